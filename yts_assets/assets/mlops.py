@@ -1,0 +1,61 @@
+"""MLOps assets: the training manifest and the model registry."""
+
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from ..metadata import file_metadata
+from ..ml.files import read_json, write_json
+from ..ml.manifest import build_manifest
+from ..ml.registry import register_run
+from .data import data_quality_report, feature_snapshot, processed_channels, raw_youtube_stats, training_baseline
+from .models import clustering_bundle, supervised_bundle, training_metrics
+from ..resources import YtsSettings
+
+GROUP = "mlops"
+
+
+@asset(
+    group_name=GROUP,
+    deps=[raw_youtube_stats, processed_channels, feature_snapshot, supervised_bundle, clustering_bundle,
+          training_metrics, data_quality_report, training_baseline],
+    kinds={"json"},
+    code_version="1",
+    description="Run id, UTC time, data path/sha256/source, training config, metrics, code and package "
+                "versions, and the path and sha256 of every artifact.",
+)
+def training_manifest(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    manifest = build_manifest(paths, context.run_id, read_json(paths.raw_source), read_json(paths.training_metrics))
+    digest = write_json(paths.training_manifest, manifest)
+    return MaterializeResult(metadata={
+        **file_metadata(paths.training_manifest, digest),
+        "run_id": MetadataValue.text(manifest["run_id"]),
+        "data_source": MetadataValue.text(manifest["data"]["source"]),
+        "data_sha256": MetadataValue.text(manifest["data"]["data_sha256"]),
+        "code_version": MetadataValue.text(manifest["code_version"]),
+        "dagster/row_count": MetadataValue.int(len(manifest["artifacts"])),
+        "artifacts": MetadataValue.md("| artifact | sha256 | bytes |\n| --- | --- | ---: |\n" + "\n".join(
+            f"| {name} | `{a['sha256'][:16]}` | {a['bytes']} |" for name, a in manifest["artifacts"].items())),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    deps=[training_manifest],
+    kinds={"json"},
+    code_version="1",
+    description="Publishes the run's artifacts as an immutable copy under artifacts/mlops/runs/<run_id>/, "
+                "records it, sets active_run_id and appends to registry_audit.jsonl.",
+)
+def model_registry(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    manifest = read_json(paths.training_manifest)
+    registry = register_run(paths, manifest, promote=True, actor="dagster",
+                            reason=f"materialized by Dagster run {context.run_id}")
+    context.log.info(f"active run: {registry['active_run_id']}")
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(paths.model_registry)),
+        "active_run_id": MetadataValue.text(str(registry["active_run_id"])),
+        "published_path": MetadataValue.path(str(paths.published_runs_dir / manifest["run_id"])),
+        "dagster/row_count": MetadataValue.int(len(registry["runs"])),
+    })

@@ -1,0 +1,123 @@
+"""Model assets: supervised regressors, clustering, and the metrics report."""
+
+
+import joblib
+import numpy as np
+import pandas as pd
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+
+from ..metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
+from ..ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
+from ..ml.dataset import read_processed
+from ..ml.features import ENCODED_FEATURES, MODEL_INPUTS
+from ..ml.files import write_csv, write_joblib, write_json
+from ..ml.plots import clusters_png, predicted_vs_actual_png
+from ..ml.training import TrainingConfig, train_supervised
+from ..resources import YtsSettings
+from .data import processed_channels
+
+GROUP = "models"
+TRAINING_DEFAULTS = TrainingConfig()
+CLUSTERING_DEFAULTS = ClusteringConfig()
+
+
+class SupervisedConfig(Config):
+    cv_folds: int = TRAINING_DEFAULTS.cv_folds
+    random_seed: int = TRAINING_DEFAULTS.random_seed
+    max_iter: int = TRAINING_DEFAULTS.max_iter
+    learning_rate: float = TRAINING_DEFAULTS.learning_rate
+    max_leaf_nodes: int = TRAINING_DEFAULTS.max_leaf_nodes
+    min_samples_leaf: int = TRAINING_DEFAULTS.min_samples_leaf
+    l2_regularization: float = TRAINING_DEFAULTS.l2_regularization
+
+
+class ClusteringRunConfig(Config):
+    kmeans_clusters: int = CLUSTERING_DEFAULTS.kmeans_clusters
+    dbscan_eps: float = CLUSTERING_DEFAULTS.dbscan_eps
+    dbscan_min_samples: int = CLUSTERING_DEFAULTS.dbscan_min_samples
+    random_seed: int = CLUSTERING_DEFAULTS.random_seed
+
+
+@asset(
+    group_name=GROUP,
+    deps=[processed_channels],
+    kinds={"scikitlearn", "joblib"},
+    code_version="1",
+    description=(
+        "One gradient-boosted regressor per target (subscribers, earnings, growth) on uploads, age, category "
+        "and country, in log1p space. K-fold CV beside a constant-median baseline on the same folds, then a "
+        "refit on all usable rows; growth uses only rows whose label is known."
+    ),
+)
+def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    processed = read_processed(paths.processed_csv)
+    bundle, results = train_supervised(processed, TrainingConfig(**config.model_dump()))
+    digest = write_joblib(paths.supervised_bundle, bundle)
+    for target, result in results.items():
+        context.log.info(f"{target}: CV log R² {result.model_metrics['log_r2']:.3f} "
+                         f"(baseline {result.baseline_metrics['log_r2']:.3f}) on {result.rows} rows")
+    plot = predicted_vs_actual_png({t: (r.log_actual, r.oof_log_predictions) for t, r in results.items()})
+    return MaterializeResult(metadata={
+        **file_metadata(paths.supervised_bundle, digest),
+        "dagster/row_count": MetadataValue.int(len(processed)),
+        "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(MODEL_INPUTS)])),
+        "encoded_features": MetadataValue.json(list(ENCODED_FEATURES)),
+        "cv_metrics": metrics_markdown(bundle["metrics"]),
+        **{f"log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"]) for t, r in results.items()},
+        "predicted_vs_actual": png_markdown(plot, "out-of-fold predictions against labels"),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    deps=[processed_channels],
+    kinds={"scikitlearn", "joblib", "csv"},
+    code_version="1",
+    description=f"KMeans and DBSCAN over scaled log1p uploads, subscribers, earnings and growth; {GROWTH_HANDLING}. "
+                "Writes the bundle and clustered_channels.csv with named archetypes.",
+)
+def clustering_bundle(config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    bundle, table = train_clustering(read_processed(paths.processed_csv), ClusteringConfig(**config.model_dump()))
+    digest = write_joblib(paths.clustering_bundle, bundle)
+    table_digest = write_csv(paths.clustered_channels, table)
+    profiles = pd.DataFrame([{"archetype": p["archetype"], "size": p["size"], **{f"median_{k}": v for k, v in p["median"].items()}}
+                             for p in bundle["profiles"]])
+    plot = clusters_png(np.log1p(table["uploads"].clip(lower=0).to_numpy(float)),
+                        np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
+                        table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")
+    return MaterializeResult(metadata={
+        **file_metadata(paths.clustering_bundle, digest),
+        "clustered_channels_path": MetadataValue.path(str(paths.clustered_channels)),
+        "clustered_channels_sha256": MetadataValue.text(table_digest),
+        **table_metadata(table),
+        "profiles": MetadataValue.md(profiles.to_markdown(index=False, floatfmt=".0f")),
+        "dbscan": MetadataValue.json(bundle["dbscan_summary"]),
+        "clusters": png_markdown(plot, "KMeans archetypes"),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    deps=[supervised_bundle, clustering_bundle],
+    kinds={"json"},
+    code_version="1",
+    description="CV metrics of every target beside the baseline, and the clustering summary, as JSON.",
+)
+def training_metrics(settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    supervised = joblib.load(paths.supervised_bundle)
+    clustering = joblib.load(paths.clustering_bundle)
+    report = {
+        "config": {"supervised": supervised["config"], "clustering": clustering["config"]},
+        "supervised": supervised["metrics"],
+        "clustering": {"archetypes": clustering["archetypes"], "profiles": clustering["profiles"],
+                       "dbscan": clustering["dbscan_summary"], "growth_handling": clustering["growth_handling"]},
+    }
+    digest = write_json(paths.training_metrics, report)
+    return MaterializeResult(metadata={
+        **file_metadata(paths.training_metrics, digest),
+        "dagster/row_count": MetadataValue.int(len(report["supervised"])),
+        "cv_metrics": metrics_markdown(report["supervised"]),
+    })

@@ -1,0 +1,28 @@
+"""The yts code location: `dagster dev -w workspace.yaml` or `dg dev` loads `defs`."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from .assets import data, mlops, models
+from .resources import YtsSettings
+
+ALL_ASSETS = [
+    data.raw_youtube_stats, data.processed_channels, data.feature_snapshot, data.data_quality_report,
+    data.training_baseline, models.supervised_bundle, models.clustering_bundle, models.training_metrics,
+    mlops.training_manifest, mlops.model_registry,
+]
+MAIN_JOB_NAME = "yts_main_job"
+
+main_job = define_asset_job(
+    MAIN_JOB_NAME,
+    selection=AssetSelection.assets(*ALL_ASSETS),
+    description="Materializes the whole graph: data, models, manifest and registry.",
+)
+
+defs = Definitions(
+    assets=ALL_ASSETS,
+    jobs=[main_job],
+    resources={"settings": YtsSettings()},
+    executor=in_process_executor,
+)

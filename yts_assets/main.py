@@ -1,0 +1,91 @@
+"""yts-run: materialize the whole graph in-process and print a short summary."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .ml.features import TARGETS
+from .ml.files import read_json
+from .ml.settings import ProjectPaths
+
+DAGSTER_YAML = """# Local instance for yts (created by yts-run). See README: Operating locally.
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_dagster_home(paths: ProjectPaths) -> Path:
+    """Use DAGSTER_HOME, else a persistent .dagster_home under the project, so the UI shows past runs."""
+    home = Path(os.environ.get("DAGSTER_HOME") or paths.root / ".dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Path) -> str:  # noqa: ANN001
+    lines = [f"yts: run {result.run_id} {'SUCCEEDED' if result.success else 'FAILED'} in {elapsed:.1f}s"]
+    if paths.raw_source.is_file():
+        source = read_json(paths.raw_source)
+        lines.append(f"data source: {source['kind'].upper()}  {source['path']}  "
+                     f"(sha256 {source['sha256'][:12]}, {source['rows']} rows x {source['columns']} columns)")
+    evaluations = result.get_asset_check_evaluations()
+    lines.append(f"checks ({len(evaluations)}):")
+    for evaluation in evaluations:
+        status = "PASS" if evaluation.passed else ("FAIL" if evaluation.severity.value == "ERROR" else "WARN")
+        lines.append(f"  {status:<4} {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.step_failure_data.error
+                lines.append(f"  failed step {event.step_key}: {error.message.strip() if error else 'unknown error'}")
+    manifest_is_current = paths.training_manifest.is_file() and read_json(paths.training_manifest)["run_id"] == result.run_id
+    if manifest_is_current:
+        metrics = read_json(paths.training_metrics)["supervised"]
+        lines.append("CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds):")
+        lines.append(f"  {'target':<12}{'rows':>6}{'R2 model':>10}{'R2 base':>10}{'MAE model':>11}{'MAE base':>10}{'R2 raw':>9}")
+        for target in TARGETS:
+            m = metrics[target]
+            lines.append(f"  {target:<12}{m['rows']:>6}{m['model']['log_r2']:>10.3f}{m['baseline']['log_r2']:>10.3f}"
+                         f"{m['model']['log_mae']:>11.3f}{m['baseline']['log_mae']:>10.3f}{m['model']['r2']:>9.3f}")
+    registry = read_json(paths.model_registry) if paths.model_registry.is_file() else {"active_run_id": None}
+    active = registry["active_run_id"]
+    note = "this run" if active == result.run_id else "unchanged by this run"
+    lines.append(f"active run id: {active or 'none'} ({note})")
+    lines.append(f"artifacts: {paths.artifact_dir}")
+    lines.append(f"UI: DAGSTER_HOME={dagster_home} .venv/bin/dagster dev -w workspace.yaml  ->  http://127.0.0.1:3000")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="yts-run", description=__doc__)
+    parser.add_argument("--data-source", choices=["auto", "real", "demo"], default="auto")
+    parser.add_argument("--verbose", action="store_true", help="print Dagster's event log too")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    paths = ProjectPaths.from_env()
+    dagster_home = ensure_dagster_home(paths)
+
+    from dagster import DagsterInstance
+
+    from .definitions import MAIN_JOB_NAME, defs
+
+    run_config = {
+        "resources": {"settings": {"config": {"data_source": args.data_source}}},
+        "loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "WARNING"}}},
+    }
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(MAIN_JOB_NAME).execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False)
+    print(format_summary(result, paths, time.perf_counter() - started, dagster_home))
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

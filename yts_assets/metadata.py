@@ -1,0 +1,39 @@
+"""Metadata a person reads in the Dagster UI: path, hash, row count, schema, previews, plots."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from dagster import MetadataValue, TableColumn, TableSchema
+
+
+def file_metadata(path: Path, sha256: str) -> dict[str, Any]:
+    return {"path": MetadataValue.path(str(path)), "sha256": MetadataValue.text(sha256)}
+
+
+def column_schema(frame: pd.DataFrame) -> TableSchema:
+    return TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
+
+
+def table_metadata(frame: pd.DataFrame, preview_rows: int = 5) -> dict[str, Any]:
+    return {
+        "dagster/row_count": MetadataValue.int(len(frame)),
+        "dagster/column_schema": MetadataValue.table_schema(column_schema(frame)),
+        "preview": MetadataValue.md(frame.head(preview_rows).to_markdown(index=False)),
+    }
+
+
+def png_markdown(png: bytes, title: str) -> MetadataValue:
+    return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
+
+
+def metrics_markdown(metrics: dict[str, dict[str, Any]]) -> MetadataValue:
+    lines = ["| target | rows | R² log (model) | R² log (baseline) | MAE log (model) | MAE log (baseline) | R² raw (model) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for target, m in metrics.items():
+        lines.append(f"| {target} | {m['rows']} | {m['model']['log_r2']:.3f} | {m['baseline']['log_r2']:.3f} | "
+                     f"{m['model']['log_mae']:.3f} | {m['baseline']['log_mae']:.3f} | {m['model']['r2']:.3f} |")
+    return MetadataValue.md("\n".join(lines))

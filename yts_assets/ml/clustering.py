@@ -1,0 +1,134 @@
+"""Channel archetypes: KMeans and DBSCAN over scaled log uploads, subscribers, earnings, growth."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.preprocessing import StandardScaler
+
+from .features import channel_id
+
+CLUSTER_INPUTS: dict[str, str] = {
+    "uploads": "uploads",
+    "subscribers": "subscribers",
+    "earnings": "highest_yearly_earnings",
+    "growth": "growth_target",
+}
+GROWTH_HANDLING = (
+    "missing growth labels are imputed with the median of the known labels (in log1p space) "
+    "for clustering only; `growth_known` in clustered_channels.csv marks them"
+)
+ARCHETYPE_NAMES: dict[tuple[str, bool], str] = {
+    ("subscribers", True): "Mega-audience channels",
+    ("subscribers", False): "Smaller established channels",
+    ("uploads", True): "High-volume uploaders",
+    ("uploads", False): "Low-volume creators",
+    ("earnings", True): "Top earners",
+    ("earnings", False): "Low-monetization channels",
+    ("growth", True): "Fast risers",
+    ("growth", False): "Plateaued channels",
+}
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    kmeans_clusters: int = 4
+    dbscan_eps: float = 0.75
+    dbscan_min_samples: int = 10
+    random_seed: int = 42
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def cluster_matrix(processed: pd.DataFrame, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
+    """log1p of the cluster inputs, negative values clipped to 0, missing growth imputed."""
+    logs = np.log1p(processed[list(CLUSTER_INPUTS.values())].clip(lower=0).to_numpy(dtype=float))
+    if growth_fill is None:
+        growth_fill = float(np.nanmedian(logs[:, 3]))
+    logs[:, 3] = np.where(np.isnan(logs[:, 3]), growth_fill, logs[:, 3])
+    logs = np.where(np.isnan(logs), np.nanmedian(logs, axis=0), logs)
+    return logs, growth_fill
+
+
+def name_archetypes(centroids_z: np.ndarray) -> list[str]:
+    """Give each cluster the name of its most distinctive feature, never reusing a name."""
+    names: list[str | None] = [None] * len(centroids_z)
+    used: set[str] = set()
+    features = list(CLUSTER_INPUTS)
+    order = np.dstack(np.unravel_index(np.argsort(-np.abs(centroids_z), axis=None), centroids_z.shape))[0]
+    for cluster, feature in order:
+        name = ARCHETYPE_NAMES[(features[feature], bool(centroids_z[cluster, feature] > 0))]
+        if names[cluster] is None and name not in used:
+            names[cluster] = name
+            used.add(name)
+    return [name or f"Mixed profile {i}" for i, name in enumerate(names)]
+
+
+def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple[dict[str, object], pd.DataFrame]:
+    """Returns (bundle, clustered channels table)."""
+    logs, growth_fill = cluster_matrix(processed)
+    scaler = StandardScaler().fit(logs)
+    scaled = scaler.transform(logs)
+    kmeans = KMeans(n_clusters=config.kmeans_clusters, n_init=10, random_state=config.random_seed).fit(scaled)
+    dbscan = DBSCAN(eps=config.dbscan_eps, min_samples=config.dbscan_min_samples).fit(scaled)
+    archetypes = name_archetypes(kmeans.cluster_centers_)
+
+    table = pd.DataFrame({
+        "channel_id": processed["youtuber"].astype(str).map(channel_id),
+        "youtuber": processed["youtuber"],
+        **{name: processed[column] for name, column in CLUSTER_INPUTS.items()},
+        "growth_known": processed["growth_target"].notna(),
+        "kmeans_cluster": kmeans.labels_,
+        "archetype": [archetypes[label] for label in kmeans.labels_],
+        "dbscan_cluster": dbscan.labels_,
+    })
+    profiles = cluster_profiles(table, kmeans.cluster_centers_, archetypes)
+    dbscan_labels = set(dbscan.labels_.tolist())
+    bundle = {
+        "format": 1,
+        "inputs": dict(CLUSTER_INPUTS),
+        "growth_fill_log1p": growth_fill,
+        "growth_handling": GROWTH_HANDLING,
+        "scaler": scaler,
+        "kmeans": kmeans,
+        "dbscan": dbscan,
+        "archetypes": archetypes,
+        "profiles": profiles,
+        "dbscan_summary": {
+            "clusters": len(dbscan_labels - {-1}),
+            "noise_points": int((dbscan.labels_ == -1).sum()),
+        },
+        "config": config.as_dict(),
+    }
+    return bundle, table
+
+
+def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: list[str]) -> list[dict[str, object]]:
+    profiles = []
+    for cluster, archetype in enumerate(archetypes):
+        members = table[table["kmeans_cluster"] == cluster]
+        profiles.append({
+            "cluster": cluster,
+            "archetype": archetype,
+            "size": int(len(members)),
+            "share": round(len(members) / len(table), 4),
+            "median": {name: _float_or_none(members[name].median()) for name in CLUSTER_INPUTS},
+            "centroid_z": {name: round(float(z), 3) for name, z in zip(CLUSTER_INPUTS, centroids_z[cluster])},
+            "growth_known_share": round(float(members["growth_known"].mean()), 4) if len(members) else 0.0,
+        })
+    return profiles
+
+
+def assign_archetype(bundle: dict[str, object], values: pd.DataFrame) -> list[str]:
+    """KMeans archetype for rows with uploads, subscribers, highest_yearly_earnings, growth_target."""
+    logs, _ = cluster_matrix(values, growth_fill=bundle["growth_fill_log1p"])  # type: ignore[arg-type]
+    labels = bundle["kmeans"].predict(bundle["scaler"].transform(logs))  # type: ignore[attr-defined]
+    return [bundle["archetypes"][label] for label in labels]  # type: ignore[index]
+
+
+def _float_or_none(value: float) -> float | None:
+    return None if pd.isna(value) else float(value)

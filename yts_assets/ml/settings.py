@@ -1,0 +1,134 @@
+"""Where things live: project root, data source and artifact paths, resolved from env vars."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PROJECT_ROOT = "YTS_PROJECT_ROOT"
+ENV_DATA_PATH = "YTS_DATA_PATH"
+ENV_ARTIFACT_DIR = "YTS_ARTIFACT_DIR"
+REAL_CSV_NAME = "Global YouTube Statistics.csv"
+PROCESSED_CSV_NAME = "global_youtube_statistics_processed.csv"
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """YTS_PROJECT_ROOT, else the nearest folder holding workspace.yaml and yts_assets/."""
+    if os.environ.get(ENV_PROJECT_ROOT):
+        return Path(os.environ[ENV_PROJECT_ROOT]).expanduser().resolve()
+    candidates = [Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parents[2]]
+    for candidate in candidates:
+        for folder in (candidate, *candidate.parents):
+            if (folder / "workspace.yaml").is_file() and (folder / "yts_assets").is_dir():
+                return folder
+    return Path.cwd().resolve()
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """Every path the platform reads or writes, derived from the project root and artifact dir."""
+
+    root: Path
+    artifact_dir: Path
+
+    @classmethod
+    def from_env(cls, root: str | Path | None = None, artifact_dir: str | Path | None = None) -> "ProjectPaths":
+        resolved_root = Path(root).expanduser().resolve() if root else find_project_root()
+        if artifact_dir:
+            resolved_artifacts = Path(artifact_dir)
+        elif os.environ.get(ENV_ARTIFACT_DIR):
+            resolved_artifacts = Path(os.environ[ENV_ARTIFACT_DIR])
+        else:
+            resolved_artifacts = resolved_root / "artifacts"
+        if not resolved_artifacts.is_absolute():
+            resolved_artifacts = resolved_root / resolved_artifacts
+        return cls(root=resolved_root, artifact_dir=resolved_artifacts.expanduser().resolve())
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.data_dir / "incoming"
+
+    @property
+    def default_real_csv(self) -> Path:
+        return self.data_dir / REAL_CSV_NAME
+
+    @property
+    def processed_csv(self) -> Path:
+        return self.data_dir / PROCESSED_CSV_NAME
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.artifact_dir / "raw"
+
+    @property
+    def raw_source(self) -> Path:
+        return self.raw_dir / "raw_source.json"
+
+    @property
+    def demo_csv(self) -> Path:
+        return self.raw_dir / "demo_global_youtube_statistics.csv"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.artifact_dir / "models"
+
+    @property
+    def supervised_bundle(self) -> Path:
+        return self.models_dir / "supervised_bundle.joblib"
+
+    @property
+    def clustering_bundle(self) -> Path:
+        return self.models_dir / "clustering_bundle.joblib"
+
+    @property
+    def clustered_channels(self) -> Path:
+        return self.models_dir / "clustered_channels.csv"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.artifact_dir / "reports"
+
+    @property
+    def training_metrics(self) -> Path:
+        return self.reports_dir / "training_metrics.json"
+
+    @property
+    def data_quality_report(self) -> Path:
+        return self.reports_dir / "data_quality_report.json"
+
+    @property
+    def training_baseline(self) -> Path:
+        return self.reports_dir / "training_baseline.json"
+
+    @property
+    def feature_snapshot(self) -> Path:
+        return self.reports_dir / "feature_store_snapshot.csv"
+
+    @property
+    def mlops_dir(self) -> Path:
+        return self.artifact_dir / "mlops"
+
+    @property
+    def training_manifest(self) -> Path:
+        return self.mlops_dir / "training_manifest.json"
+
+    @property
+    def model_registry(self) -> Path:
+        return self.mlops_dir / "model_registry.json"
+
+    @property
+    def registry_audit(self) -> Path:
+        return self.mlops_dir / "registry_audit.jsonl"
+
+    @property
+    def registry_lock(self) -> Path:
+        return self.mlops_dir / ".registry.lock"
+
+    @property
+    def published_runs_dir(self) -> Path:
+        return self.mlops_dir / "runs"

@@ -1,0 +1,90 @@
+"""Pick the raw data source: YTS_DATA_PATH, then data/Global YouTube Statistics.csv, then the demo."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .dataset import DatasetError, RawDataset, load_raw
+from .demo import demo_csv_bytes
+from .files import read_json, write_bytes, write_json
+from .settings import ENV_DATA_PATH, ENV_PROJECT_ROOT, ProjectPaths
+
+SourceKind = Literal["real", "demo"]
+SourceMode = Literal["auto", "real", "demo"]
+
+
+@dataclass(frozen=True)
+class RawSource:
+    kind: SourceKind
+    path: Path
+    sha256: str
+    encoding: str
+    rows: int
+    columns: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "path": str(self.path), "sha256": self.sha256,
+                "encoding": self.encoding, "rows": self.rows, "columns": self.columns}
+
+
+def locate_real_csv(paths: ProjectPaths, mode: SourceMode = "auto") -> Path | None:
+    """The real CSV to read, or None for the demo. An explicit path that is missing is an error."""
+    explicit = os.environ.get(ENV_DATA_PATH)
+    tried: list[Path] = []
+    if explicit and mode != "demo":
+        candidate = Path(explicit).expanduser()
+        if candidate.is_file():
+            return candidate.resolve()
+        raise DatasetError(
+            f"{ENV_DATA_PATH} points to {candidate}, which does not exist or is not a file. "
+            f"Fix or unset {ENV_DATA_PATH} (unset, yts looks at {paths.default_real_csv}, then uses demo data)."
+        )
+    if mode == "demo":
+        return None
+    tried.append(paths.default_real_csv)
+    if paths.default_real_csv.is_file():
+        return paths.default_real_csv
+    if mode == "real":
+        raise DatasetError(
+            "The real dataset was requested but not found. Tried: "
+            + ", ".join(str(p) for p in tried)
+            + f". Set {ENV_DATA_PATH} to the CSV, or put it at data/Global YouTube Statistics.csv under the "
+            f"project root ({ENV_PROJECT_ROOT}, currently {paths.root})."
+        )
+    return None
+
+
+def read_source(paths: ProjectPaths, mode: SourceMode = "auto") -> tuple[RawDataset, SourceKind]:
+    real = locate_real_csv(paths, mode)
+    if real is not None:
+        return load_raw(real), "real"
+    return load_raw(paths.demo_csv, demo_csv_bytes()), "demo"
+
+
+def record_source(paths: ProjectPaths, raw: RawDataset, kind: SourceKind) -> RawSource:
+    """Write the demo file if needed, then the pointer that downstream assets read."""
+    if kind == "demo":
+        write_bytes(paths.demo_csv, demo_csv_bytes())
+    source = RawSource(kind=kind, path=raw.path, sha256=raw.sha256, encoding=raw.encoding,
+                       rows=len(raw.frame), columns=raw.frame.shape[1])
+    write_json(paths.raw_source, source.as_dict())
+    return source
+
+
+def load_recorded_source(paths: ProjectPaths) -> tuple[RawDataset, RawSource]:
+    """Re-read the file raw_youtube_stats recorded, and refuse it if its bytes changed since."""
+    if not paths.raw_source.is_file():
+        raise DatasetError(f"{paths.raw_source} is missing: materialize raw_youtube_stats first.")
+    record = read_json(paths.raw_source)
+    source = RawSource(kind=record["kind"], path=Path(record["path"]), sha256=record["sha256"],
+                       encoding=record["encoding"], rows=record["rows"], columns=record["columns"])
+    raw = load_raw(source.path)
+    if raw.sha256 != source.sha256:
+        raise DatasetError(
+            f"{source.path} changed after raw_youtube_stats read it (sha256 {raw.sha256[:12]} != "
+            f"{source.sha256[:12]}). Rematerialize raw_youtube_stats."
+        )
+    return raw, source

@@ -1,0 +1,141 @@
+"""Supervised models: one regressor per target, K-fold CV beside a constant-median baseline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
+
+from .features import CATEGORICAL_FEATURE_INDEX, ENCODED_FEATURES, TARGETS, FeatureEncoder
+
+BUNDLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    cv_folds: int = 5
+    random_seed: int = 42
+    max_iter: int = 100
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 20
+    l2_regularization: float = 1.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class TargetResult:
+    target: str
+    column: str
+    rows: int
+    model_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    fold_metrics: list[dict[str, float]]
+    oof_log_predictions: np.ndarray = field(repr=False)
+    log_actual: np.ndarray = field(repr=False)
+
+
+def make_regressor(config: TrainingConfig) -> HistGradientBoostingRegressor:
+    return HistGradientBoostingRegressor(
+        max_iter=config.max_iter,
+        learning_rate=config.learning_rate,
+        max_leaf_nodes=config.max_leaf_nodes,
+        min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=config.l2_regularization,
+        categorical_features=list(CATEGORICAL_FEATURE_INDEX),
+        early_stopping=False,
+        random_state=config.random_seed,
+    )
+
+
+def regression_metrics(log_actual: np.ndarray, log_predicted: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE and R² in log1p space and in raw space."""
+    actual, predicted = np.expm1(log_actual), np.expm1(log_predicted)
+    return {
+        "log_mae": float(mean_absolute_error(log_actual, log_predicted)),
+        "log_rmse": float(np.sqrt(mean_squared_error(log_actual, log_predicted))),
+        "log_r2": float(r2_score(log_actual, log_predicted)),
+        "mae": float(mean_absolute_error(actual, predicted)),
+        "rmse": float(np.sqrt(mean_squared_error(actual, predicted))),
+        "r2": float(r2_score(actual, predicted)),
+    }
+
+
+def usable_rows(processed: pd.DataFrame, column: str) -> pd.Series:
+    """Rows with a known, non-negative label (growth: never filled with zero)."""
+    return processed[column].notna() & (processed[column] >= 0)
+
+
+def cross_validate_target(encoder: FeatureEncoder, processed: pd.DataFrame, target: str,
+                          config: TrainingConfig) -> TargetResult:
+    column = TARGETS[target]
+    rows = processed[usable_rows(processed, column)]
+    features = encoder.encode(rows)
+    log_target = np.log1p(rows[column].to_numpy(dtype=float))
+    folds = KFold(n_splits=config.cv_folds, shuffle=True, random_state=config.random_seed)
+    oof_model = np.empty_like(log_target)
+    oof_baseline = np.empty_like(log_target)
+    fold_metrics: list[dict[str, float]] = []
+    for fold, (train_index, test_index) in enumerate(folds.split(features)):
+        model = make_regressor(config).fit(features[train_index], log_target[train_index])
+        oof_model[test_index] = model.predict(features[test_index])
+        oof_baseline[test_index] = np.median(log_target[train_index])
+        fold_metrics.append({
+            "fold": fold,
+            "log_r2": float(r2_score(log_target[test_index], oof_model[test_index])),
+            "baseline_log_r2": float(r2_score(log_target[test_index], oof_baseline[test_index])),
+        })
+    return TargetResult(
+        target=target, column=column, rows=len(rows),
+        model_metrics=regression_metrics(log_target, oof_model),
+        baseline_metrics=regression_metrics(log_target, oof_baseline),
+        fold_metrics=fold_metrics, oof_log_predictions=oof_model, log_actual=log_target,
+    )
+
+
+def train_supervised(processed: pd.DataFrame, config: TrainingConfig) -> tuple[dict[str, object], dict[str, TargetResult]]:
+    """CV every target, then refit each on all its usable rows. Returns (bundle, CV results)."""
+    encoder = FeatureEncoder.fit(processed)
+    results: dict[str, TargetResult] = {}
+    models: dict[str, HistGradientBoostingRegressor] = {}
+    # On ~1,000 rows, OpenMP thread start-up costs more than it saves.
+    with threadpool_limits(limits=1):
+        for target, column in TARGETS.items():
+            results[target] = cross_validate_target(encoder, processed, target, config)
+            rows = processed[usable_rows(processed, column)]
+            models[target] = make_regressor(config).fit(encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "encoder": encoder,
+        "models": models,
+        "targets": dict(TARGETS),
+        "features": list(ENCODED_FEATURES),
+        "target_transform": "log1p",
+        "config": config.as_dict(),
+        "metrics": {t: summarize_result(r) for t, r in results.items()},
+    }
+    return bundle, results
+
+
+def summarize_result(result: TargetResult) -> dict[str, object]:
+    return {
+        "column": result.column,
+        "rows": result.rows,
+        "model": result.model_metrics,
+        "baseline": result.baseline_metrics,
+        "skill_log_r2": result.model_metrics["log_r2"] - result.baseline_metrics["log_r2"],
+        "folds": result.fold_metrics,
+    }
+
+
+def predict(bundle: dict[str, object], features: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw-space predictions for every target from an encoded feature matrix."""
+    models: dict[str, HistGradientBoostingRegressor] = bundle["models"]  # type: ignore[assignment]
+    return {target: np.expm1(model.predict(features)) for target, model in models.items()}
