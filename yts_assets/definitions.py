@@ -5,6 +5,8 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from .assets import data, mlops, models
+from .checks import data as data_checks
+from .checks import mlops as mlops_checks
 from .resources import YtsSettings
 
 ALL_ASSETS = [
@@ -12,6 +14,7 @@ ALL_ASSETS = [
     data.training_baseline, models.supervised_bundle, models.clustering_bundle, models.training_metrics,
     mlops.training_manifest, mlops.model_registry,
 ]
+ALL_CHECKS = [data_checks.raw_schema_matches, mlops_checks.artifacts_match_manifest]
 MAIN_JOB_NAME = "yts_main_job"
 
 main_job = define_asset_job(
@@ -22,6 +25,7 @@ main_job = define_asset_job(
 
 defs = Definitions(
     assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
     jobs=[main_job],
     resources={"settings": YtsSettings()},
     executor=in_process_executor,

@@ -29,6 +29,18 @@ def ensure_dagster_home(paths: ProjectPaths) -> Path:
     return home
 
 
+def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an ExecuteInProcessResult
+    """(step, message of the root cause) for every failed step."""
+    reasons = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            reasons.append((event.step_key, error.message.strip()))
+    return reasons
+
+
 def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Path) -> str:  # noqa: ANN001
     lines = [f"yts: run {result.run_id} {'SUCCEEDED' if result.success else 'FAILED'} in {elapsed:.1f}s"]
     if paths.raw_source.is_file():
@@ -40,11 +52,8 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
     for evaluation in evaluations:
         status = "PASS" if evaluation.passed else ("FAIL" if evaluation.severity.value == "ERROR" else "WARN")
         lines.append(f"  {status:<4} {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = event.step_failure_data.error
-                lines.append(f"  failed step {event.step_key}: {error.message.strip() if error else 'unknown error'}")
+    for step, reason in failure_reasons(result):
+        lines.append(f"  FAILED step {step}: {reason}")
     manifest_is_current = paths.training_manifest.is_file() and read_json(paths.training_manifest)["run_id"] == result.run_id
     if manifest_is_current:
         metrics = read_json(paths.training_metrics)["supervised"]

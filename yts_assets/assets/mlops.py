@@ -25,7 +25,7 @@ GROUP = "mlops"
 )
 def training_manifest(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = settings.paths()
-    manifest = build_manifest(paths, context.run_id, read_json(paths.raw_source), read_json(paths.training_metrics))
+    manifest = build_manifest(paths, context.run.run_id, read_json(paths.raw_source), read_json(paths.training_metrics))
     digest = write_json(paths.training_manifest, manifest)
     return MaterializeResult(metadata={
         **file_metadata(paths.training_manifest, digest),
@@ -51,7 +51,7 @@ def model_registry(context: AssetExecutionContext, settings: YtsSettings) -> Mat
     paths = settings.paths()
     manifest = read_json(paths.training_manifest)
     registry = register_run(paths, manifest, promote=True, actor="dagster",
-                            reason=f"materialized by Dagster run {context.run_id}")
+                            reason=f"materialized by Dagster run {context.run.run_id}")
     context.log.info(f"active run: {registry['active_run_id']}")
     return MaterializeResult(metadata={
         "path": MetadataValue.path(str(paths.model_registry)),

@@ -77,6 +77,7 @@ def parse_raw_csv(data: bytes, path: Path) -> tuple[pd.DataFrame, str]:
     validate_raw_columns(frame, path)
     if frame.empty:
         raise DatasetError(f"{path} has a header but no data rows.")
+    validate_required_numbers(frame, path)
     return frame, encoding
 
 
@@ -93,6 +94,9 @@ def validate_raw_columns(frame: pd.DataFrame, path: Path) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in present]
     if missing:
         raise DatasetError(f"{path} is missing required columns: {', '.join(missing)}.")
+
+
+def validate_required_numbers(frame: pd.DataFrame, path: Path) -> None:
     for column in REQUIRED_NUMERIC:
         values = pd.to_numeric(frame[column], errors="coerce")
         if values.notna().sum() == 0:

@@ -1,0 +1,182 @@
+"""The whole asset graph through Dagster's in-process materialize(), on demo and real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+from tests.conftest import run_graph, tree_hashes
+from yts_assets.definitions import ALL_ASSETS, defs
+from yts_assets.main import failure_reasons
+from yts_assets.ml.dataset import read_processed
+from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.files import read_json, sha256_file
+from yts_assets.ml.registry import load_registry, read_audit, rollback, verify_published_run
+from yts_assets.ml.settings import ProjectPaths
+from yts_assets.ml.training import predict
+
+ASSET_NAMES = [a.key.to_user_string() for a in ALL_ASSETS]
+
+
+def materialization(result, asset: str):
+    [event] = result.asset_materializations_for_node(asset)
+    return event
+
+
+def failure_messages(result) -> str:
+    return " ".join(message for _, message in failure_reasons(result))
+
+
+def test_every_asset_is_documented_grouped_typed_and_versioned():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.group_name in {"data", "models", "mlops"}, key
+        assert node.kinds, key
+        assert node.code_version, key
+
+
+def test_whole_graph_on_demo_data(project: ProjectPaths, instance):
+    result = run_graph(instance)
+    assert result.success, failure_messages(result)
+    raw = materialization(result, "raw_youtube_stats")
+    assert raw.metadata["source"].value == "demo"
+
+    for asset in ASSET_NAMES:
+        metadata = materialization(result, asset).metadata
+        assert "path" in metadata and "dagster/row_count" in metadata, asset
+    for asset in ["raw_youtube_stats", "processed_channels", "feature_snapshot", "clustering_bundle", "supervised_bundle"]:
+        assert "dagster/column_schema" in materialization(result, asset).metadata, asset
+    assert "data:image/png;base64" in materialization(result, "supervised_bundle").metadata["predicted_vs_actual"].value
+    assert "data:image/png;base64" in materialization(result, "clustering_bundle").metadata["clusters"].value
+
+    manifest = read_json(project.training_manifest)
+    assert manifest["run_id"] == result.run_id
+    assert manifest["data"]["source"] == "demo"
+    assert set(manifest["packages"]) >= {"dagster", "pandas", "scikit-learn"}
+    for name, artifact in manifest["artifacts"].items():
+        assert sha256_file(Path(artifact["path"])) == artifact["sha256"], name
+    assert project.processed_csv == project.root / "data" / "global_youtube_statistics_processed.csv"
+    assert read_processed(project.processed_csv).shape == (995, 30)
+
+    registry = load_registry(project)
+    assert registry["active_run_id"] == result.run_id
+    assert verify_published_run(project, result.run_id) == []
+    snapshot = read_processed(project.feature_snapshot)
+    assert snapshot["channel_id"].is_unique
+    assert {"uploads", "category", "country", "age", "event_timestamp"} <= set(snapshot.columns)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"raw_schema_matches": True, "artifacts_match_manifest": True}
+
+
+def test_whole_graph_on_real_data(project: ProjectPaths, use_real_data: Path, instance):
+    result = run_graph(instance)
+    assert result.success, failure_messages(result)
+    assert materialization(result, "raw_youtube_stats").metadata["source"].value == "real"
+    manifest = read_json(project.training_manifest)
+    assert manifest["data"]["source"] == "real"
+    assert manifest["data"]["data_sha256"] == "950895e16683d2944cf40ded2d57052c5c27de8339b0e3713ac421e1b589de21"
+    metrics = manifest["metrics"]
+    assert metrics["growth"]["rows"] == 658
+    assert metrics["earnings"]["model"]["log_r2"] > 0.5 > metrics["earnings"]["baseline"]["log_r2"]
+    assert metrics["growth"]["model"]["log_r2"] > 0.5
+    quality = read_json(project.data_quality_report)
+    assert quality["raw"]["rows"] == 995 and quality["raw"]["columns"] == 28
+    assert quality["processed"]["columns"] == 30
+    assert quality["processed"]["missing_pct"]["growth_target"] == pytest.approx(33.869, abs=0.01)
+    baseline = read_json(project.training_baseline)
+    assert set(baseline["numeric"]) == {"uploads", "age"}
+    assert sum(baseline["numeric"]["uploads"]["bin_fractions"]) == pytest.approx(1.0)
+    assert "India" in baseline["categorical"]["country"]["frequencies"]
+    clustered = read_processed(project.clustered_channels)
+    assert len(clustered) == 995 and clustered["archetype"].nunique() == 4
+    assert load_registry(project)["active_run_id"] == result.run_id
+
+
+def test_registry_after_two_runs_and_rollback(project: ProjectPaths, instance):
+    first = run_graph(instance)
+    second = run_graph(instance)
+    assert first.success and second.success
+    registry = load_registry(project)
+    assert [r["run_id"] for r in registry["runs"]] == [first.run_id, second.run_id]
+    assert registry["active_run_id"] == second.run_id
+    audit = read_audit(project)
+    assert [(a["previous_active_run_id"], a["new_active_run_id"]) for a in audit] == [
+        (None, first.run_id), (first.run_id, second.run_id)]
+    assert all(a["actor"] == "dagster" and a["reason"] for a in audit)
+    rollback(project, reason="second run regressed", actor="pytest")
+    assert load_registry(project)["active_run_id"] == first.run_id
+    assert verify_published_run(project, first.run_id) == []
+    assert verify_published_run(project, second.run_id) == []
+
+
+def test_same_input_same_hashes_predictions_and_data_version(project: ProjectPaths, instance):
+    outputs = []
+    for _ in range(2):
+        result = run_graph(instance)
+        assert result.success
+        bundle = joblib.load(project.supervised_bundle)
+        processed = read_processed(project.processed_csv)
+        outputs.append({
+            "processed_sha": sha256_file(project.processed_csv),
+            "snapshot_sha": sha256_file(project.feature_snapshot),
+            "raw_version": materialization(result, "raw_youtube_stats").tags["dagster/data_version"],
+            "processed_version": materialization(result, "processed_channels").tags["dagster/data_version"],
+            "predictions": predict(bundle, bundle["encoder"].encode(processed)),
+        })
+    first, second = outputs
+    for key in ("processed_sha", "snapshot_sha", "raw_version", "processed_version"):
+        assert first[key] == second[key], key
+    for target in first["predictions"]:
+        np.testing.assert_array_equal(first["predictions"][target], second["predictions"][target])
+
+
+def write_bad_input(kind: str, path: Path) -> Path:
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "binary":
+        path.write_bytes(b"PK\x03\x04\x00\x00binary zip")
+    elif kind == "missing_columns":
+        generate_demo_frame().drop(columns=["uploads"]).to_csv(path, index=False)
+    elif kind == "other_dataset":
+        path.write_text("sepal_length,sepal_width,species\n5.1,3.5,setosa\n")
+    return path
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("missing_file", "YTS_DATA_PATH points to"),
+    ("empty", "is empty"),
+    ("binary", "not a text CSV"),
+    ("missing_columns", "missing required columns: uploads"),
+    ("other_dataset", "is not the Global YouTube Statistics dataset"),
+])
+def test_bad_input_fails_clearly_and_changes_nothing(project: ProjectPaths, instance, monkeypatch, tmp_path, kind, message):
+    good = run_graph(instance)
+    assert good.success
+    before = {**tree_hashes(project.artifact_dir), **tree_hashes(project.data_dir)}
+    monkeypatch.setenv("YTS_DATA_PATH", str(write_bad_input(kind, tmp_path / f"{kind}.csv")))
+    result = run_graph(instance)
+    assert not result.success
+    assert message in failure_messages(result)
+    assert {**tree_hashes(project.artifact_dir), **tree_hashes(project.data_dir)} == before
+    assert load_registry(project)["active_run_id"] == good.run_id
+
+
+def test_failure_mid_graph_leaves_no_partial_files(project: ProjectPaths, instance):
+    good = run_graph(instance)
+    bundle_before = sha256_file(project.supervised_bundle)
+    registry_before = project.model_registry.read_bytes()
+    result = run_graph(instance, run_config={"ops": {"supervised_bundle": {"config": {"cv_folds": 1}}}})
+    assert not result.success
+    assert "n_splits" in failure_messages(result)
+    assert sha256_file(project.supervised_bundle) == bundle_before
+    assert project.model_registry.read_bytes() == registry_before
+    assert not list(project.artifact_dir.rglob("*.tmp"))
+    assert not list(project.published_runs_dir.glob(".*staging"))
+    assert load_registry(project)["active_run_id"] == good.run_id
+    assert json.loads(project.registry_audit.read_text().splitlines()[-1])["new_active_run_id"] == good.run_id
