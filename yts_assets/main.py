@@ -37,7 +37,10 @@ def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an Execu
             error = event.step_failure_data.error
             while error.cause is not None:
                 error = error.cause
-            reasons.append((event.step_key, error.message.strip()))
+            message = error.message.strip()
+            if error.cls_name and message.split(": ", 1)[0].endswith(error.cls_name):
+                message = message.split(": ", 1)[1]
+            reasons.append((event.step_key, message))
     return reasons
 
 

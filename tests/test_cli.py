@@ -1,0 +1,55 @@
+"""The README's entry points as a user runs them: yts-run and the standard Dagster CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from yts_assets.ml.registry import load_registry
+from yts_assets.ml.settings import ProjectPaths
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(command: list[str], project: ProjectPaths, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "DAGSTER_HOME": str(project.root / "dagster_home"), **env})
+
+
+def test_yts_run_prints_source_checks_metrics_and_active_run(project: ProjectPaths):
+    completed = run([str(BIN / "yts-run")], project)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    out = completed.stdout
+    assert "data source: DEMO" in out
+    assert "PASS raw_youtube_stats:raw_schema_matches" in out
+    assert re.search(r"earnings\s+995\s+-?\d\.\d{3}\s+-?\d\.\d{3}", out)
+    run_id = load_registry(project)["active_run_id"]
+    assert f"active run id: {run_id} (this run)" in out
+    assert f"artifacts: {project.artifact_dir}" in out
+    assert "dagster dev -w workspace.yaml" in out
+
+
+def test_yts_run_on_a_bad_path_exits_1_and_says_why(project: ProjectPaths):
+    completed = run([str(BIN / "yts-run")], project, YTS_DATA_PATH="/missing/youtube.csv")
+    assert completed.returncode == 1
+    assert "FAILED step raw_youtube_stats: YTS_DATA_PATH points to /missing/youtube.csv" in completed.stdout
+    assert "active run id: none" in completed.stdout
+
+
+def test_dagster_cli_materializes_everything(project: ProjectPaths):
+    (project.root / "dagster_home").mkdir()
+    completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select", "*"], project)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    registry = load_registry(project)
+    assert registry["active_run_id"] and len(registry["runs"]) == 1
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    command = re.search(r"```bash\n(.+?)\n```", readme.split("## Quickstart", 1)[1], re.S).group(1).splitlines()[1]
+    assert "pytest" in command
+    assert command in (REPO / ".ci" / "run").read_text()
