@@ -4,7 +4,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from ..metadata import file_metadata
-from ..ml.files import read_json, write_json
+from ..ml.files import read_json, sha256_file, write_json
 from ..ml.manifest import build_manifest
 from ..ml.registry import register_run
 from .data import data_quality_report, feature_snapshot, processed_channels, raw_youtube_stats, training_baseline
@@ -54,7 +54,7 @@ def model_registry(context: AssetExecutionContext, settings: YtsSettings) -> Mat
                             reason=f"materialized by Dagster run {context.run.run_id}")
     context.log.info(f"active run: {registry['active_run_id']}")
     return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(paths.model_registry)),
+        **file_metadata(paths.model_registry, sha256_file(paths.model_registry)),
         "active_run_id": MetadataValue.text(str(registry["active_run_id"])),
         "published_path": MetadataValue.path(str(paths.published_runs_dir / manifest["run_id"])),
         "dagster/row_count": MetadataValue.int(len(registry["runs"])),
