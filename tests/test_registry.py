@@ -14,7 +14,8 @@ import pytest
 
 from yts_assets.ml.files import sha256_file
 from yts_assets.ml.registry import (
-    RegistryError, load_registry, promote, read_audit, register_run, rollback, verify_published_run,
+    RegistryError, load_registry, promote, read_audit, record_rejection, register_run, rollback,
+    verify_published_run,
 )
 from yts_assets.ml.settings import ProjectPaths
 
@@ -105,7 +106,27 @@ def test_register_without_promotion_keeps_the_active_run(project: ProjectPaths):
     registry = register(project, "run-b", promote_run=False)
     assert registry["active_run_id"] == "run-a"
     assert [r["run_id"] for r in registry["runs"]] == ["run-a", "run-b"]
-    assert read_audit(project)[-1]["action"] == "register"
+    assert registry["runs"][1]["status"] == "candidate"
+    assert read_audit(project)[-1]["action"] == "register_candidate"
+    registry = promote(project, "run-b", reason="reviewed", actor="pytest")
+    assert registry["active_run_id"] == "run-b" and registry["runs"][1]["status"] == "promoted"
+
+
+def test_rejected_run_is_recorded_with_its_checks_and_cannot_be_promoted(project: ProjectPaths):
+    register(project, "run-a")
+    record_rejection(project, "run-bad", "raw_youtube_stats:duplicate_channels", "3 duplicate rows", actor="dagster")
+    registry = record_rejection(project, "run-bad", "processed_channels:non_negative_values", "uploads (2 rows)", actor="dagster")
+    assert registry["active_run_id"] == "run-a"
+    rejected = registry["runs"][-1]
+    assert rejected["status"] == "rejected"
+    assert [c["check"] for c in rejected["failing_checks"]] == ["raw_youtube_stats:duplicate_channels",
+                                                                 "processed_channels:non_negative_values"]
+    audit = read_audit(project)[-1]
+    assert audit["action"] == "reject" and audit["new_active_run_id"] == "run-a"
+    assert "non_negative_values failed: uploads (2 rows)" in audit["reason"]
+    with pytest.raises(RegistryError, match="rejected by checks"):
+        promote(project, "run-bad", reason="force", actor="pytest")
+    assert not (project.published_runs_dir / "run-bad").exists()
 
 
 def _register_many(root: str, prefix: str, count: int) -> None:

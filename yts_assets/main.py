@@ -54,7 +54,8 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
     lines.append(f"checks ({len(evaluations)}):")
     for evaluation in evaluations:
         status = "PASS" if evaluation.passed else ("FAIL" if evaluation.severity.value == "ERROR" else "WARN")
-        lines.append(f"  {status:<4} {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+        label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        lines.append(f"  {status:<4} {label}" + ("" if evaluation.passed else f"  - {evaluation.description}"))
     for step, reason in failure_reasons(result):
         lines.append(f"  FAILED step {step}: {reason}")
     manifest_is_current = paths.training_manifest.is_file() and read_json(paths.training_manifest)["run_id"] == result.run_id
@@ -66,9 +67,15 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
             m = metrics[target]
             lines.append(f"  {target:<12}{m['rows']:>6}{m['model']['log_r2']:>10.3f}{m['baseline']['log_r2']:>10.3f}"
                          f"{m['model']['log_mae']:>11.3f}{m['baseline']['log_mae']:>10.3f}{m['model']['r2']:>9.3f}")
-    registry = read_json(paths.model_registry) if paths.model_registry.is_file() else {"active_run_id": None}
+    registry = read_json(paths.model_registry) if paths.model_registry.is_file() else {"active_run_id": None, "runs": []}
     active = registry["active_run_id"]
-    note = "this run" if active == result.run_id else "unchanged by this run"
+    record = next((r for r in registry["runs"] if r["run_id"] == result.run_id), None)
+    if active == result.run_id:
+        note = "this run"
+    elif record is not None:
+        note = f"unchanged: this run is {record['status']}" + (f" ({record['reason']})" if record["status"] == "rejected" else "")
+    else:
+        note = "unchanged by this run"
     lines.append(f"active run id: {active or 'none'} ({note})")
     lines.append(f"artifacts: {paths.artifact_dir}")
     lines.append(f"UI: DAGSTER_HOME={dagster_home} .venv/bin/dagster dev -w workspace.yaml  ->  http://127.0.0.1:3000")

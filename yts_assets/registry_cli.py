@@ -37,8 +37,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no runs registered in {paths.model_registry}")
             for run in registry["runs"]:
                 marker = "*" if run["run_id"] == registry["active_run_id"] else " "
-                r2 = " ".join(f"{t}={m['log_r2']:.3f}" for t, m in run["metrics"].items())
-                print(f"{marker} {run['run_id']}  {run['registered_at']}  {run['status']:<9} {run['data_source']:<4}  log_r2: {r2}")
+                if run["status"] == "rejected":
+                    detail = f"failed: {', '.join(c['check'] for c in run['failing_checks'])}"
+                else:
+                    detail = f"{run['data_source']:<4}  log_r2: " + " ".join(f"{t}={m['log_r2']:.3f}" for t, m in run["metrics"].items())
+                print(f"{marker} {run['run_id']}  {run['registered_at']}  {run['status']:<9} {detail}")
         elif args.command == "show":
             registry = load_registry(paths)
             run = find_run(registry, args.run_id)

@@ -17,6 +17,9 @@ class YtsSettings(ConfigurableResource):
     data_source: SourceMode = Field(default="auto", description="auto: the real CSV if found, else demo; real: fail without it; demo.")
     reference_year: int = Field(default=DEFAULT_REFERENCE_YEAR, description="Year the dataset describes; `age` is computed against it.")
 
+    champion_tolerance: float = Field(default=0.05, description="How far below the active run's CV log R² a "
+                                      "candidate may fall before no_regression_against_champion fails.")
+
     def paths(self) -> ProjectPaths:
         return ProjectPaths.from_env(self.project_root, self.artifact_dir)
 

@@ -1,17 +1,27 @@
 """MLOps assets: the training manifest and the model registry."""
 
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from typing import Literal
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from ..metadata import file_metadata
 from ..ml.files import read_json, sha256_file, write_json
 from ..ml.manifest import build_manifest
-from ..ml.registry import register_run
+from ..checks.gate import failed_blocking_checks
+from ..ml.registry import record_rejection, register_run
 from .data import data_quality_report, feature_snapshot, processed_channels, raw_youtube_stats, training_baseline
 from .models import clustering_bundle, supervised_bundle, training_metrics
 from ..resources import YtsSettings
 
 GROUP = "mlops"
+
+
+class RegistryConfig(Config):
+    promotion_policy: Literal["auto", "manual"] = Field(
+        default="auto", description="auto: promote when every blocking check passed; manual: record a candidate "
+                                    "to promote later with `yts-registry promote` or the API.")
 
 
 @asset(
@@ -44,16 +54,30 @@ def training_manifest(context: AssetExecutionContext, settings: YtsSettings) -> 
     deps=[training_manifest],
     kinds={"json"},
     code_version="1",
-    description="Publishes the run's artifacts as an immutable copy under artifacts/mlops/runs/<run_id>/, "
-                "records it, sets active_run_id and appends to registry_audit.jsonl.",
+    description="The gate: when every upstream blocking check passed, publishes the run's artifacts as an "
+                "immutable copy under artifacts/mlops/runs/<run_id>/, records it and (policy auto) sets "
+                "active_run_id; otherwise records it as rejected. Every change goes to registry_audit.jsonl.",
 )
-def model_registry(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+def model_registry(context: AssetExecutionContext, config: RegistryConfig, settings: YtsSettings) -> MaterializeResult:
     paths = settings.paths()
     manifest = read_json(paths.training_manifest)
-    registry = register_run(paths, manifest, promote=True, actor="dagster",
-                            reason=f"materialized by Dagster run {context.run.run_id}")
-    context.log.info(f"active run: {registry['active_run_id']}")
+    failures = failed_blocking_checks(context)
+    if failures:
+        for failure in failures:
+            registry = record_rejection(paths, manifest["run_id"], failure["check"], failure["why"], actor="dagster")
+        context.log.error(f"not promoted: {len(failures)} blocking checks did not pass; active run stays "
+                          f"{registry['active_run_id']}")
+        decision = "rejected"
+    else:
+        promote = config.promotion_policy == "auto"
+        registry = register_run(paths, manifest, promote=promote, actor="dagster",
+                                reason=f"materialized by Dagster run {context.run.run_id}; all blocking checks passed; "
+                                       f"policy {config.promotion_policy}")
+        decision = "promoted" if promote else "candidate"
+    context.log.info(f"{manifest['run_id']}: {decision}; active run: {registry['active_run_id']}")
     return MaterializeResult(metadata={
+        "decision": MetadataValue.text(decision),
+        "failed_blocking_checks": MetadataValue.json(failures),
         **file_metadata(paths.model_registry, sha256_file(paths.model_registry)),
         "active_run_id": MetadataValue.text(str(registry["active_run_id"])),
         "published_path": MetadataValue.path(str(paths.published_runs_dir / manifest["run_id"])),

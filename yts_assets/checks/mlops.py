@@ -1,15 +1,15 @@
 """Integrity checks on the manifest: what the registry publishes must be what was written."""
 
-from dagster import AssetCheckResult, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from ..assets.mlops import training_manifest
 from ..ml import quality
 from ..ml.files import read_json
 from ..resources import YtsSettings
-from .common import to_result
+from .common import gate
 
 
 @asset_check(asset=training_manifest, blocking=True,
              description="Every artifact in the manifest exists and matches its sha256. Blocking, ERROR.")
-def artifacts_match_manifest(settings: YtsSettings) -> AssetCheckResult:
-    return to_result(quality.artifacts_match_manifest(read_json(settings.paths().training_manifest)))
+def artifacts_match_manifest(context: AssetCheckExecutionContext, settings: YtsSettings) -> AssetCheckResult:
+    return gate(context, settings, quality.artifacts_match_manifest(read_json(settings.paths().training_manifest)))

@@ -1,14 +1,17 @@
-"""Plain data-quality and integrity checks. Each returns an outcome with numbers that explain it."""
+"""Plain data-quality and integrity checks. Each returns an outcome whose numbers explain it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .dataset import RAW_COLUMNS
+from .dataset import RAW_COLUMNS, YOUTUBE_FOUNDED_YEAR
+from .features import TARGETS
 from .files import sha256_file
+from .vocabulary import CATEGORIES, COUNTRIES
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,28 @@ class CheckOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class QualityThresholds:
+    min_rows: int = 100
+    max_rows: int = 100_000
+    default_max_null_rate: float = 0.25
+    # Columns the models cannot do without allow no nulls; growth labels are a third missing in 2023.
+    max_null_rate: dict[str, float] = field(default_factory=lambda: {
+        "youtuber": 0.0, "subscribers": 0.0, "uploads": 0.0, "highest_yearly_earnings": 0.0,
+        "category": 0.15, "country": 0.25, "created_year": 0.05, "subscribers_for_last_30_days": 0.5,
+        "growth_target": 0.5, "age": 0.05,
+    })
+    max_unknown_vocabulary_share: float = 0.05
+    min_known_labels: int = 100
+
+
+NON_NEGATIVE_COLUMNS = (
+    "subscribers", "video_views", "uploads", "video_views_for_the_last_30_days", "lowest_monthly_earnings",
+    "highest_monthly_earnings", "lowest_yearly_earnings", "highest_yearly_earnings",
+    "subscribers_for_last_30_days", "population", "urban_population",
+)
+
+
 def raw_schema(raw: pd.DataFrame) -> CheckOutcome:
     present = list(raw.columns)
     missing = [c for c in RAW_COLUMNS if c not in present]
@@ -25,10 +50,99 @@ def raw_schema(raw: pd.DataFrame) -> CheckOutcome:
     passed = not missing and not unexpected
     return CheckOutcome(
         passed=passed,
-        description=("all 28 expected columns present" if passed
-                     else f"{len(missing)} expected columns missing, {len(unexpected)} unexpected"),
+        description=(f"all {len(RAW_COLUMNS)} expected columns present" if passed
+                     else f"{len(missing)} expected columns missing ({', '.join(missing) or '-'}), "
+                          f"{len(unexpected)} unexpected ({', '.join(unexpected) or '-'})"),
         metadata={"expected_columns": len(RAW_COLUMNS), "found_columns": len(present),
                   "missing_columns": missing, "unexpected_columns": unexpected},
+    )
+
+
+def row_count(frame: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+    rows = len(frame)
+    passed = thresholds.min_rows <= rows <= thresholds.max_rows
+    return CheckOutcome(
+        passed=passed,
+        description=f"{rows} rows ({'within' if passed else 'outside'} {thresholds.min_rows}..{thresholds.max_rows})",
+        metadata={"rows": rows, "min_rows": thresholds.min_rows, "max_rows": thresholds.max_rows},
+    )
+
+
+def duplicate_channels(raw: pd.DataFrame) -> CheckOutcome:
+    names = raw["Youtuber"].astype(str).str.strip().str.casefold()
+    duplicated = raw.loc[names.duplicated(keep=False), "Youtuber"].astype(str)
+    extra_rows = int(names.duplicated().sum())
+    return CheckOutcome(
+        passed=extra_rows == 0,
+        description="no duplicate channels" if extra_rows == 0 else
+        f"{extra_rows} duplicate rows over {duplicated.nunique()} channels",
+        metadata={"duplicate_rows": extra_rows, "duplicated_channels": sorted(duplicated.unique())[:20]},
+    )
+
+
+def null_rates(processed: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+    rates = processed.isna().mean()
+    limits = {c: thresholds.max_null_rate.get(c, thresholds.default_max_null_rate) for c in processed.columns}
+    over = {c: {"null_rate": round(float(rates[c]), 4), "limit": limits[c]} for c in processed.columns if rates[c] > limits[c]}
+    return CheckOutcome(
+        passed=not over,
+        description="every column within its null-rate limit" if not over else
+        "null rate over the limit in " + ", ".join(f"{c} ({v['null_rate']:.1%} > {v['limit']:.0%})" for c, v in over.items()),
+        metadata={"columns_over_limit": over, "worst_null_rate": round(float(rates.max()), 4),
+                  "worst_column": str(rates.idxmax())},
+    )
+
+
+def non_negative(processed: pd.DataFrame) -> CheckOutcome:
+    negatives = {c: int((processed[c] < 0).sum()) for c in NON_NEGATIVE_COLUMNS if c in processed}
+    negatives = {c: n for c, n in negatives.items() if n}
+    return CheckOutcome(
+        passed=not negatives,
+        description="no negative counts or earnings" if not negatives else
+        "negative values in " + ", ".join(f"{c} ({n} rows)" for c, n in negatives.items()),
+        metadata={"negative_rows_by_column": negatives, "columns_checked": len(NON_NEGATIVE_COLUMNS)},
+    )
+
+
+def created_year_range(processed: pd.DataFrame, reference_year: int) -> CheckOutcome:
+    years = processed["created_year"]
+    outside = processed.loc[years.notna() & ~years.between(YOUTUBE_FOUNDED_YEAR, reference_year)]
+    examples = {str(row.youtuber): int(row.created_year) for row in outside.head(10).itertuples()}
+    return CheckOutcome(
+        passed=outside.empty,
+        description=f"every created_year within {YOUTUBE_FOUNDED_YEAR}..{reference_year}" if outside.empty else
+        f"{len(outside)} rows with created_year outside {YOUTUBE_FOUNDED_YEAR}..{reference_year}; their age is left missing",
+        metadata={"rows_outside": int(len(outside)), "examples": examples,
+                  "min_year": _number(years.min()), "max_year": _number(years.max())},
+    )
+
+
+def vocabulary(processed: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+    unknown: dict[str, dict[str, int]] = {}
+    shares: dict[str, float] = {}
+    for column, known in (("category", CATEGORIES), ("country", COUNTRIES)):
+        values = processed[column].dropna().astype(str)
+        outside = values[~values.isin(known)]
+        unknown[column] = outside.value_counts().head(20).to_dict()
+        shares[column] = round(len(outside) / max(len(values), 1), 4)
+    passed = all(share <= thresholds.max_unknown_vocabulary_share for share in shares.values())
+    return CheckOutcome(
+        passed=passed,
+        description=("categories and countries within the 2023 vocabulary" if not any(unknown.values()) else
+                     "unknown values: " + "; ".join(f"{c} {shares[c]:.1%}" for c in shares))
+        + ("" if passed else f" (limit {thresholds.max_unknown_vocabulary_share:.0%})"),
+        metadata={"unknown_share": shares, "unknown_values": unknown},
+    )
+
+
+def known_labels(processed: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+    known = {target: int((processed[column].notna() & (processed[column] >= 0)).sum()) for target, column in TARGETS.items()}
+    short = {t: n for t, n in known.items() if n < thresholds.min_known_labels}
+    return CheckOutcome(
+        passed=not short,
+        description=", ".join(f"{t}: {n}" for t, n in known.items()) + " rows with a known label"
+        + ("" if not short else f"; below the minimum of {thresholds.min_known_labels}: {', '.join(short)}"),
+        metadata={"known_labels": known, "min_known_labels": thresholds.min_known_labels},
     )
 
 
@@ -48,3 +162,7 @@ def artifacts_match_manifest(manifest: dict[str, Any]) -> CheckOutcome:
                      else f"{len(missing)} artifacts missing, {len(mismatched)} changed since the manifest"),
         metadata={"artifacts": len(manifest["artifacts"]), "missing": missing, "mismatched": mismatched},
     )
+
+
+def _number(value: object) -> float | None:
+    return None if pd.isna(value) else float(np.asarray(value))

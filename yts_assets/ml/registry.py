@@ -161,41 +161,77 @@ def _activate(paths: ProjectPaths, registry: dict[str, Any], run_id: str, action
     return registry
 
 
+def _unchanged_audit(registry: dict[str, Any], action: str, run_id: str, reason: str, actor: str) -> dict[str, Any]:
+    active = registry["active_run_id"]
+    return {"time": utc_now(), "action": action, "run_id": run_id, "previous_active_run_id": active,
+            "new_active_run_id": active, "reason": reason, "actor": actor}
+
+
+def active_run(registry: dict[str, Any]) -> dict[str, Any] | None:
+    return find_run(registry, registry["active_run_id"]) if registry["active_run_id"] else None
+
+
 def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool, reason: str,
                  actor: str) -> dict[str, Any]:
-    """Publish the run's artifacts; record it; make it active when `promote`."""
+    """Publish the run's artifacts and record it: active when `promote`, else a candidate."""
     run_id = manifest["run_id"]
     with registry_lock(paths):
         registry = load_registry(paths)
-        if find_run(registry, run_id) is None:
+        record = find_run(registry, run_id)
+        if record is not None and record["status"] == "rejected":
+            raise RegistryError(f"run {run_id} was rejected by checks and cannot be registered: {record['reason']}")
+        if record is None:
             _publish_files(paths, manifest)
-            registry["runs"].append(_run_record(manifest, "published", reason, actor))
+            record = _run_record(manifest, "promoted" if promote else "candidate", reason, actor)
+            registry["runs"].append(record)
         if not promote:
-            _commit(paths, registry, {"time": utc_now(), "action": "register", "run_id": run_id,
-                                      "previous_active_run_id": registry["active_run_id"],
-                                      "new_active_run_id": registry["active_run_id"], "reason": reason, "actor": actor})
+            _commit(paths, registry, _unchanged_audit(registry, "register_candidate", run_id, reason, actor))
             return registry
         if registry["active_run_id"] == run_id:
             return registry
+        record["status"] = "promoted"
         registry["active_history"].append(run_id)
         return _activate(paths, registry, run_id, "promote", reason, actor)
 
 
-def _require_valid(paths: ProjectPaths, registry: dict[str, Any], run_id: str) -> None:
-    if find_run(registry, run_id) is None:
+def record_rejection(paths: ProjectPaths, run_id: str, failing_check: str, why: str, actor: str) -> dict[str, Any]:
+    """Record that a run failed a blocking check: it is never published, the active run stays."""
+    with registry_lock(paths):
+        registry = load_registry(paths)
+        record = find_run(registry, run_id)
+        if record is None:
+            record = {"run_id": run_id, "registered_at": utc_now(), "status": "rejected", "actor": actor,
+                      "failing_checks": [], "reason": ""}
+            registry["runs"].append(record)
+        elif record["status"] != "rejected":
+            raise RegistryError(f"run {run_id} is already registered as {record['status']}; not rejecting it")
+        record["failing_checks"].append({"check": failing_check, "description": why})
+        record["reason"] = "; ".join(f"{c['check']}: {c['description']}" for c in record["failing_checks"])
+        reason = f"rejected: blocking check {failing_check} failed: {why}"
+        _commit(paths, registry, _unchanged_audit(registry, "reject", run_id, reason, actor))
+        return registry
+
+
+def _require_valid(paths: ProjectPaths, registry: dict[str, Any], run_id: str) -> dict[str, Any]:
+    record = find_run(registry, run_id)
+    if record is None:
         known = ", ".join(run["run_id"] for run in registry["runs"]) or "none"
         raise RegistryError(f"unknown run {run_id!r}; registered runs: {known}")
+    if record["status"] == "rejected":
+        raise RegistryError(f"run {run_id} was rejected by checks: {record['reason']}")
     problems = verify_published_run(paths, run_id)
     if problems:
         raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))
+    return record
 
 
 def promote(paths: ProjectPaths, run_id: str, *, reason: str, actor: str) -> dict[str, Any]:
     with registry_lock(paths):
         registry = load_registry(paths)
-        _require_valid(paths, registry, run_id)
+        record = _require_valid(paths, registry, run_id)
         if registry["active_run_id"] == run_id:
             raise RegistryError(f"run {run_id} is already active")
+        record["status"] = "promoted"
         registry["active_history"].append(run_id)
         return _activate(paths, registry, run_id, "promote", reason, actor)
 

@@ -37,13 +37,19 @@ def data_quality_report(raw: pd.DataFrame, processed: pd.DataFrame, transformati
     }
 
 
-def numeric_baseline(values: pd.Series) -> dict[str, object]:
-    """Mean, std, p95 and decile bin edges with the share of training rows in each bin."""
+NUMERIC_TRANSFORMS = {"uploads": "log1p", "age": "identity"}
+
+
+def numeric_baseline(values: pd.Series, transform: str) -> dict[str, object]:
+    """Mean, std, p95 and decile bin edges with the share of rows in each bin, in model space."""
     known = values.dropna().to_numpy(dtype=float)
+    if transform == "log1p":
+        known = np.log1p(np.clip(known, 0, None))
     edges = np.unique(np.quantile(known, np.linspace(0, 1, BASELINE_BINS + 1)))
     inner = edges[1:-1]
     counts = np.bincount(np.searchsorted(inner, known, side="right"), minlength=len(inner) + 1)
     return {
+        "transform": transform,
         "count": int(known.size),
         "missing": int(values.isna().sum()),
         "mean": float(known.mean()),
@@ -68,6 +74,6 @@ def categorical_baseline(values: pd.Series) -> dict[str, object]:
 def training_baseline(processed: pd.DataFrame) -> dict[str, object]:
     return {
         "rows": int(len(processed)),
-        "numeric": {column: numeric_baseline(processed[column]) for column in NUMERIC_INPUTS},
+        "numeric": {column: numeric_baseline(processed[column], NUMERIC_TRANSFORMS[column]) for column in NUMERIC_INPUTS},
         "categorical": {column: categorical_baseline(processed[column]) for column in CATEGORICAL_INPUTS},
     }

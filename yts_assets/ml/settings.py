@@ -110,6 +110,14 @@ class ProjectPaths:
         return self.reports_dir / "feature_store_snapshot.csv"
 
     @property
+    def production_payloads(self) -> Path:
+        return self.reports_dir / "production_payloads.csv"
+
+    @property
+    def drift_report(self) -> Path:
+        return self.reports_dir / "drift_report.json"
+
+    @property
     def mlops_dir(self) -> Path:
         return self.artifact_dir / "mlops"
 

@@ -1,0 +1,36 @@
+"""Monitoring assets: prediction payloads captured in data/incoming/."""
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from ..metadata import file_metadata, table_metadata
+from ..ml.files import write_csv
+from ..ml.payloads import batch_files, payload_frame, read_batch, write_rejected
+from ..resources import YtsSettings
+
+GROUP = "monitoring"
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"json", "pandas"},
+    code_version="1",
+    description="Prediction inputs captured in data/incoming/*.jsonl, validated line by line. Malformed lines go "
+                "to data/incoming/rejected/<batch>.rejected.jsonl with their reason; never dropped silently.",
+)
+def production_payloads(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    batches = [read_batch(path) for path in batch_files(paths.incoming_dir)]
+    rejected_files = [str(p) for p in (write_rejected(paths.incoming_dir, b) for b in batches) if p]
+    for batch in batches:
+        if batch.rejected:
+            context.log.warning(f"{batch.path.name}: {len(batch.rejected)} malformed lines, "
+                                f"first: line {batch.rejected[0]['line']}: {batch.rejected[0]['reason']}")
+    frame = payload_frame(batches)
+    digest = write_csv(paths.production_payloads, frame)
+    return MaterializeResult(metadata={
+        **file_metadata(paths.production_payloads, digest),
+        **table_metadata(frame),
+        "batches": MetadataValue.int(len(batches)),
+        "rejected_lines": MetadataValue.int(sum(len(b.rejected) for b in batches)),
+        "rejected_files": MetadataValue.json(rejected_files),
+    })
