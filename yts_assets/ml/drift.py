@@ -92,13 +92,15 @@ def drift_report(records: Sequence[Mapping[str, Any]], baseline: Mapping[str, An
         freq = np.array([frequencies.get(k, 0.0) for k in keys])
         record_frequency[name] = freq
         rare[:, column] = freq < settings.min_category_frequency
-        if total:
-            vocabulary = list(frequencies) + [UNSEEN]
+        present = [k for k in keys if k != MISSING]
+        if present:  # PSI over present values: the API never sends a missing category or country
+            observed = {k: v for k, v in frequencies.items() if k != MISSING}
+            vocabulary = list(observed) + [UNSEEN]
             index = {k: i for i, k in enumerate(vocabulary)}
-            counts = np.bincount([index.get(k, len(vocabulary) - 1) for k in keys], minlength=len(vocabulary))
-            expected = np.array(list(frequencies.values()) + [0.0])
+            counts = np.bincount([index.get(k, len(vocabulary) - 1) for k in present], minlength=len(vocabulary))
+            expected = np.array(list(observed.values()) + [0.0]) / max(sum(observed.values()), PSI_EPSILON)
             psi_by_feature[name] = psi(expected, counts)
-            noise_floor[name] = (len(vocabulary) - 1) / total
+            noise_floor[name] = (len(vocabulary) - 1) / len(present)
 
     abs_z = np.abs(z_scores)
     issues = (abs_z > settings.z_threshold).sum(axis=1) + rare.sum(axis=1)

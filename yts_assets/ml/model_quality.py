@@ -15,15 +15,20 @@ from .training import predict
 PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
 
 
-def skill_over_baseline(target: str, metrics: dict[str, Any], min_skill: float = 0.0) -> CheckOutcome:
+def skill_over_baseline(target: str, metrics: dict[str, Any], min_skill: float = 0.05,
+                        min_log_r2: float = 0.1) -> CheckOutcome:
+    """Skill means beating the constant-median baseline on the same folds by `min_skill` log R², and
+    explaining at least `min_log_r2` of the variance (a median baseline scores below 0 on skewed labels)."""
     model, baseline = metrics["model"]["log_r2"], metrics["baseline"]["log_r2"]
     skill = model - baseline
-    passed = skill > min_skill
+    passed = skill >= min_skill and model >= min_log_r2
     return CheckOutcome(
         passed=passed,
         description=(f"{target}: CV log R² {model:.3f} vs constant baseline {baseline:.3f} on the same folds"
-                     + ("" if passed else " - no skill over the baseline; its predictions carry little information")),
+                     + ("" if passed else f" - no useful skill (needs R² >= {min_log_r2} and +{min_skill} over the "
+                                          "baseline); its predictions carry little information")),
         metadata={"model_log_r2": round(model, 4), "baseline_log_r2": round(baseline, 4), "skill": round(skill, 4),
+                  "min_skill": min_skill, "min_log_r2": min_log_r2,
                   "model_log_mae": round(metrics["model"]["log_mae"], 4),
                   "baseline_log_mae": round(metrics["baseline"]["log_mae"], 4), "rows": metrics["rows"]},
     )

@@ -75,7 +75,7 @@ def duplicate_channels(raw: pd.DataFrame) -> CheckOutcome:
     return CheckOutcome(
         passed=extra_rows == 0,
         description="no duplicate channels" if extra_rows == 0 else
-        f"{extra_rows} duplicate rows over {duplicated.nunique()} channels",
+        f"{extra_rows} duplicate rows over {names[names.duplicated(keep=False)].nunique()} channels",
         metadata={"duplicate_rows": extra_rows, "duplicated_channels": sorted(duplicated.unique())[:20]},
     )
 

@@ -195,7 +195,10 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
 
 
 def record_rejection(paths: ProjectPaths, run_id: str, failing_check: str, why: str, actor: str) -> dict[str, Any]:
-    """Record that a run failed a blocking check: it is never published, the active run stays."""
+    """Record that a run failed a blocking check: it is never published, the active run stays.
+
+    A run registered earlier keeps its status; the audit log still says what blocked it now.
+    """
     with registry_lock(paths):
         registry = load_registry(paths)
         record = find_run(registry, run_id)
@@ -204,7 +207,9 @@ def record_rejection(paths: ProjectPaths, run_id: str, failing_check: str, why: 
                       "failing_checks": [], "reason": ""}
             registry["runs"].append(record)
         elif record["status"] != "rejected":
-            raise RegistryError(f"run {run_id} is already registered as {record['status']}; not rejecting it")
+            reason = f"blocked: {run_id} stays {record['status']}; blocking check {failing_check} failed: {why}"
+            _commit(paths, registry, _unchanged_audit(registry, "block", run_id, reason, actor))
+            return registry
         record["failing_checks"].append({"check": failing_check, "description": why})
         record["reason"] = "; ".join(f"{c['check']}: {c['description']}" for c in record["failing_checks"])
         reason = f"rejected: blocking check {failing_check} failed: {why}"

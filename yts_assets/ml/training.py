@@ -20,9 +20,9 @@ BUNDLE_FORMAT = 1
 class TrainingConfig:
     cv_folds: int = 5
     random_seed: int = 42
-    max_iter: int = 100
-    learning_rate: float = 0.05
-    max_leaf_nodes: int = 15
+    max_iter: int = 60
+    learning_rate: float = 0.08
+    max_leaf_nodes: int = 8
     min_samples_leaf: int = 20
     l2_regularization: float = 1.0
 

@@ -1,0 +1,180 @@
+"""Failing blocking checks keep the current model serving; drift is checked on captured payloads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_graph
+from yts_assets.definitions import ALL_ASSETS, MONITORING_ASSETS, defs
+from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.files import sha256_file
+from yts_assets.ml.registry import find_run, load_registry, promote, read_audit, verify_published_run
+from yts_assets.ml.settings import ProjectPaths
+from yts_assets.checks.monitoring import payload_drift
+from dagster import AssetSelection, materialize
+
+MODEL_ASSETS = ["supervised_bundle", "clustering_bundle", "training_metrics", "training_manifest", "model_registry"]
+
+
+def corrupt(kind: str, path: Path) -> Path:
+    frame = generate_demo_frame()
+    if kind == "missing_column":
+        frame = frame.drop(columns=["Latitude"])
+    elif kind == "duplicated_rows":
+        frame = pd.concat([frame, frame.head(20)])
+    elif kind == "negative_values":
+        frame.loc[:4, "uploads"] = -10
+    if kind == "empty_file":
+        path.write_bytes(b"")
+    else:
+        frame.to_csv(path, index=False, encoding="latin-1")
+    return path
+
+
+def failed_checks(result) -> set[str]:
+    return {e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"}
+
+
+@pytest.mark.parametrize(("kind", "failing_check"), [
+    ("missing_column", "raw_schema_matches"),
+    ("duplicated_rows", "no_duplicate_channels"),
+    ("negative_values", "non_negative_values"),
+    ("empty_file", None),
+])
+def test_corrupted_csv_keeps_the_active_run(project: ProjectPaths, instance, monkeypatch, tmp_path, kind, failing_check):
+    good = run_graph(instance)
+    assert good.success
+    published_before = {p.name: sha256_file(p) for p in (project.published_runs_dir / good.run_id).iterdir()}
+    bundle_before = sha256_file(project.supervised_bundle)
+
+    monkeypatch.setenv("YTS_DATA_PATH", str(corrupt(kind, tmp_path / f"{kind}.csv")))
+    bad = run_graph(instance)
+    assert not bad.success
+    for asset in MODEL_ASSETS:
+        assert bad.asset_materializations_for_node(asset) == [], asset
+    assert sha256_file(project.supervised_bundle) == bundle_before
+
+    registry = load_registry(project)
+    assert registry["active_run_id"] == good.run_id
+    assert verify_published_run(project, good.run_id) == []
+    assert {p.name: sha256_file(p) for p in (project.published_runs_dir / good.run_id).iterdir()} == published_before
+    assert not (project.published_runs_dir / bad.run_id).exists()
+    if failing_check is None:  # the loader refused the file: nothing ran that could be recorded
+        assert find_run(registry, bad.run_id) is None
+        return
+    assert failing_check in failed_checks(bad)
+    rejected = find_run(registry, bad.run_id)
+    assert rejected["status"] == "rejected"
+    assert any(c["check"].endswith(failing_check) for c in rejected["failing_checks"])
+    audit = read_audit(project)[-1]
+    assert audit["action"] == "reject" and audit["new_active_run_id"] == good.run_id
+    assert failing_check in audit["reason"]
+
+
+def test_a_degenerate_model_is_rejected_against_the_champion(project: ProjectPaths, instance):
+    good = run_graph(instance)
+    worse = run_graph(instance, run_config={"ops": {"supervised_bundle": {"config": {"max_iter": 1, "learning_rate": 0.01}}}})
+    assert not worse.success
+    assert "no_regression_against_champion" in failed_checks(worse)
+    assert worse.asset_materializations_for_node("model_registry") == []
+    registry = load_registry(project)
+    assert registry["active_run_id"] == good.run_id
+    rejected = find_run(registry, worse.run_id)
+    assert rejected["status"] == "rejected"
+    assert "regressed against champion " + good.run_id in rejected["reason"]
+
+
+def test_manual_policy_records_a_candidate_to_promote_later(project: ProjectPaths, instance):
+    first = run_graph(instance)
+    second = run_graph(instance, run_config={"ops": {"model_registry": {"config": {"promotion_policy": "manual"}}}})
+    assert second.success
+    registry = load_registry(project)
+    assert registry["active_run_id"] == first.run_id
+    assert find_run(registry, second.run_id)["status"] == "candidate"
+    assert second.asset_materializations_for_node("model_registry")[0].metadata["decision"].value == "candidate"
+    promote(project, second.run_id, reason="reviewed", actor="pytest")
+    assert load_registry(project)["active_run_id"] == second.run_id
+
+
+def test_registry_only_run_is_blocked_by_failed_checks_on_current_data(project: ProjectPaths, instance, monkeypatch, tmp_path):
+    good = run_graph(instance)
+    again = run_graph(instance, selection="model_registry")
+    assert again.success
+    assert again.asset_materializations_for_node("model_registry")[0].metadata["decision"].value == "promoted"
+
+    monkeypatch.setenv("YTS_DATA_PATH", str(corrupt("duplicated_rows", tmp_path / "dup.csv")))
+    assert not run_graph(instance).success
+    blocked = run_graph(instance, selection="model_registry")
+    metadata = blocked.asset_materializations_for_node("model_registry")[0].metadata
+    assert metadata["decision"].value == "rejected"
+    assert [f["check"] for f in metadata["failed_blocking_checks"].value] == ["raw_youtube_stats:no_duplicate_channels"]
+    assert load_registry(project)["active_run_id"] == good.run_id
+    assert read_audit(project)[-1]["action"] == "block"
+
+
+def test_summary_shows_failed_checks_and_the_unchanged_active_run(project: ProjectPaths, instance, tmp_path):
+    good = run_graph(instance)
+    bad_csv = corrupt("negative_values", tmp_path / "negative.csv")
+    completed = subprocess.run([str(Path(sys.executable).parent / "yts-run")], capture_output=True, text=True, timeout=300,
+                               env={**os.environ, "YTS_DATA_PATH": str(bad_csv), "DAGSTER_HOME": str(tmp_path / "home")})
+    assert completed.returncode == 1
+    assert "FAIL processed_channels:non_negative_values  - negative values in uploads (5 rows)" in completed.stdout
+    assert f"active run id: {good.run_id} (unchanged: this run is rejected" in completed.stdout
+
+
+def write_batch(folder: Path, name: str, records: list[dict], extra_lines: list[str] = ()) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + "".join(line + "\n" for line in extra_lines))
+    return path
+
+
+def drift_run(instance):
+    return materialize([*ALL_ASSETS, *MONITORING_ASSETS, payload_drift], selection="production_payloads",
+                       instance=instance, resources=defs.resources, raise_on_error=False)
+
+
+def test_payload_drift_check_and_rejected_lines(project: ProjectPaths, instance, use_real_data):
+    assert run_graph(instance).success
+    real = pd.read_csv(project.processed_csv)[["uploads", "age", "category", "country"]].dropna()
+    sample = json.loads(real.sample(300, random_state=3).to_json(orient="records"))
+    write_batch(project.incoming_dir, "batch-001.jsonl", sample,
+                extra_lines=['{"uploads": 5', '{"uploads": 10, "category": "  ", "country": "India", "age": 3}'])
+    result = drift_run(instance)
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed, evaluation.description
+    rejected = [json.loads(line) for line in (project.incoming_dir / "rejected" / "batch-001.rejected.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejected] == [301, 302]
+    assert "Invalid JSON" in rejected[0]["reason"] and rejected[1]["reason"].startswith("category:")
+    metadata = result.asset_materializations_for_node("production_payloads")[0].metadata
+    assert metadata["dagster/row_count"].value == 300 and metadata["rejected_lines"].value == 2
+
+    write_batch(project.incoming_dir, "batch-002.jsonl", [{**r, "uploads": r["uploads"] * 100} for r in sample])
+    drifted = drift_run(instance)
+    [evaluation] = drifted.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert "drift risk in batch-002.jsonl" in evaluation.description
+    report = json.loads(project.drift_report.read_text())
+    assert report["batches"]["batch-001.jsonl"]["is_drift_risk"] is False
+    assert report["batches"]["batch-002.jsonl"]["drifted_features"] == ["uploads"]
+
+
+def test_a_tampered_bundle_fails_integrity_and_is_not_promoted(project: ProjectPaths, instance):
+    from dagster import AssetKey
+
+    good = run_graph(instance)
+    assert run_graph(instance, selection="supervised_bundle").success
+    project.supervised_bundle.write_bytes(b"tampered after materialization")
+    checked = run_graph(instance, selection=AssetSelection.checks_for_assets(AssetKey("supervised_bundle")))
+    results = {e.check_name: e for e in checked.get_asset_check_evaluations()}
+    assert not results["bundle_integrity"].passed and "changed after it was written" in results["bundle_integrity"].description
+    assert not results["no_regression_against_champion"].passed
+    assert load_registry(project)["active_run_id"] == good.run_id

@@ -1,0 +1,139 @@
+"""Every data and model check's pass and fail paths, as plain functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+from yts_assets.ml import model_quality, quality
+from yts_assets.ml.dataset import process
+from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.files import sha256_file
+
+THRESHOLDS = quality.QualityThresholds()
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    return generate_demo_frame()
+
+
+@pytest.fixture(scope="module")
+def processed(raw: pd.DataFrame) -> pd.DataFrame:
+    return process(raw).frame
+
+
+def test_raw_schema(raw):
+    assert quality.raw_schema(raw).passed
+    outcome = quality.raw_schema(raw.drop(columns=["Latitude"]).assign(extra=1))
+    assert not outcome.passed
+    assert outcome.metadata["missing_columns"] == ["Latitude"]
+    assert outcome.metadata["unexpected_columns"] == ["extra"]
+    assert "Latitude" in outcome.description
+
+
+def test_row_count(raw):
+    assert quality.row_count(raw, THRESHOLDS).passed
+    outcome = quality.row_count(raw.head(10), THRESHOLDS)
+    assert not outcome.passed and outcome.metadata["rows"] == 10 and "outside 100..100000" in outcome.description
+
+
+def test_duplicate_channels(raw):
+    assert quality.duplicate_channels(raw).passed
+    doubled = pd.concat([raw, raw.head(3).assign(Youtuber=raw.head(3)["Youtuber"].str.upper())])
+    outcome = quality.duplicate_channels(doubled)
+    assert not outcome.passed
+    assert outcome.metadata["duplicate_rows"] == 3
+    assert "3 duplicate rows over 3 channels" == outcome.description
+
+
+def test_null_rates(processed):
+    assert quality.null_rates(processed, THRESHOLDS).passed
+    holed = processed.copy()
+    holed.loc[:9, "uploads"] = None
+    outcome = quality.null_rates(holed, THRESHOLDS)
+    assert not outcome.passed
+    assert outcome.metadata["columns_over_limit"] == {"uploads": {"null_rate": 0.0101, "limit": 0.0}}
+
+
+def test_non_negative(processed):
+    assert quality.non_negative(processed).passed
+    negative = processed.copy()
+    negative.loc[:1, "highest_yearly_earnings"] = -5
+    outcome = quality.non_negative(negative)
+    assert not outcome.passed and outcome.metadata["negative_rows_by_column"] == {"highest_yearly_earnings": 2}
+
+
+def test_created_year_range_warns_on_1970(processed):
+    outcome = quality.created_year_range(processed, 2023)
+    assert not outcome.passed and outcome.metadata["rows_outside"] == 1 and outcome.metadata["min_year"] == 1970
+    assert quality.created_year_range(processed[processed["created_year"] != 1970], 2023).passed
+
+
+def test_vocabulary(processed):
+    assert quality.vocabulary(processed, THRESHOLDS).passed
+    strange = processed.copy()
+    strange.loc[:99, "country"] = "Atlantis"
+    outcome = quality.vocabulary(strange, THRESHOLDS)
+    assert not outcome.passed
+    assert outcome.metadata["unknown_values"]["country"] == {"Atlantis": 100}
+
+
+def test_known_labels(processed):
+    assert quality.known_labels(processed, THRESHOLDS).passed
+    unlabeled = processed.assign(growth_target=None)
+    outcome = quality.known_labels(unlabeled, THRESHOLDS)
+    assert not outcome.passed and outcome.metadata["known_labels"]["growth"] == 0
+
+
+def metrics(model_r2: float, baseline_r2: float) -> dict:
+    return {"rows": 100, "model": {"log_r2": model_r2, "log_mae": 1.0}, "baseline": {"log_r2": baseline_r2, "log_mae": 1.2}}
+
+
+def test_skill_over_baseline():
+    assert model_quality.skill_over_baseline("earnings", metrics(0.7, -0.1)).passed
+    worse = model_quality.skill_over_baseline("subscribers", metrics(-0.2, -0.1))
+    assert not worse.passed and "no useful skill" in worse.description and worse.metadata["skill"] == -0.1
+    barely = model_quality.skill_over_baseline("subscribers", metrics(0.03, -0.08))
+    assert not barely.passed and barely.metadata["skill"] == pytest.approx(0.11)
+
+
+def test_champion_regression():
+    candidate = {"earnings": metrics(0.60, 0.0), "growth": metrics(0.64, 0.0)}
+    champion = {"run_id": "champ", "metrics": {"earnings": {"log_r2": 0.70}, "growth": {"log_r2": 0.64}}}
+    assert model_quality.champion_regression(candidate, None, 0.05).passed
+    assert model_quality.champion_regression(candidate, champion, 0.2).passed
+    outcome = model_quality.champion_regression(candidate, champion, 0.05)
+    assert not outcome.passed and outcome.metadata["regressed_targets"] == ["earnings"]
+    assert "earnings 0.600 < 0.700 - 0.05" in outcome.description
+
+
+def test_bundle_integrity(tmp_path: Path):
+    from yts_assets.ml.training import TrainingConfig, train_supervised
+
+    bundle, _ = train_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=2, max_iter=5))
+    path = tmp_path / "bundle.joblib"
+    joblib.dump(bundle, path)
+    digest = sha256_file(path)
+    outcome = model_quality.bundle_integrity(path, digest)
+    assert outcome.passed and set(outcome.metadata["probe_predictions"]) == {"subscribers", "earnings", "growth"}
+    assert not model_quality.bundle_integrity(path, "0" * 64).passed
+    assert not model_quality.bundle_integrity(tmp_path / "missing.joblib", None).passed
+    path.write_bytes(b"not a pickle")
+    broken = model_quality.bundle_integrity(path, None)
+    assert not broken.passed and "does not load or predict" in broken.description
+
+
+def test_artifacts_match_manifest(tmp_path: Path):
+    artifact = tmp_path / "a.bin"
+    artifact.write_bytes(b"x")
+    manifest = {"artifacts": {"a": {"path": str(artifact), "sha256": sha256_file(artifact)},
+                              "b": {"path": str(tmp_path / "gone"), "sha256": "0" * 64}}}
+    outcome = quality.artifacts_match_manifest(manifest)
+    assert not outcome.passed and outcome.metadata["missing"] == ["b"]
+    artifact.write_bytes(b"y")
+    del manifest["artifacts"]["b"]
+    assert quality.artifacts_match_manifest(manifest).metadata["mismatched"] == ["a"]
