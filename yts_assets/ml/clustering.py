@@ -44,14 +44,19 @@ class ClusteringConfig:
         return asdict(self)
 
 
-def cluster_matrix(processed: pd.DataFrame, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
-    """log1p of the cluster inputs, negative values clipped to 0, missing growth imputed."""
-    logs = np.log1p(processed[list(CLUSTER_INPUTS.values())].clip(lower=0).to_numpy(dtype=float))
+def log_inputs(values: np.ndarray, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
+    """log1p of (uploads, subscribers, earnings, growth) rows, negatives clipped to 0, missing growth imputed."""
+    logs = np.log1p(np.clip(np.asarray(values, dtype=float), 0, None))
     if growth_fill is None:
         growth_fill = float(np.nanmedian(logs[:, 3]))
     logs[:, 3] = np.where(np.isnan(logs[:, 3]), growth_fill, logs[:, 3])
-    logs = np.where(np.isnan(logs), np.nanmedian(logs, axis=0), logs)
+    if np.isnan(logs).any():
+        logs = np.where(np.isnan(logs), np.nanmedian(logs, axis=0), logs)
     return logs, growth_fill
+
+
+def cluster_matrix(processed: pd.DataFrame, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
+    return log_inputs(processed[list(CLUSTER_INPUTS.values())].to_numpy(dtype=float), growth_fill)
 
 
 def name_archetypes(centroids_z: np.ndarray) -> list[str]:
@@ -123,9 +128,9 @@ def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: l
     return profiles
 
 
-def assign_archetype(bundle: dict[str, object], values: pd.DataFrame) -> list[str]:
-    """KMeans archetype for rows with uploads, subscribers, highest_yearly_earnings, growth_target."""
-    logs, _ = cluster_matrix(values, growth_fill=bundle["growth_fill_log1p"])  # type: ignore[arg-type]
+def assign_archetypes(bundle: dict[str, object], values: np.ndarray) -> list[str]:
+    """KMeans archetype for rows of (uploads, subscribers, earnings, growth)."""
+    logs, _ = log_inputs(values, growth_fill=bundle["growth_fill_log1p"])  # type: ignore[arg-type]
     labels = bundle["kmeans"].predict(bundle["scaler"].transform(logs))  # type: ignore[attr-defined]
     return [bundle["archetypes"][label] for label in labels]  # type: ignore[index]
 

@@ -19,7 +19,6 @@ TARGETS: dict[str, str] = {
     "growth": "growth_target",
 }
 ENCODED_FEATURES: tuple[str, ...] = ("log_uploads", "age", "category_code", "country_code")
-CATEGORICAL_FEATURE_INDEX: tuple[int, ...] = (2, 3)
 
 
 def channel_id(youtuber: str) -> str:
@@ -35,8 +34,8 @@ def _codes(values: Iterable[object], lookup: Mapping[str, int]) -> list[float]:
 class FeatureEncoder:
     """Turns model inputs into a float matrix without a ColumnTransformer.
 
-    Categories match case-insensitively; unseen or missing ones become NaN, which the
-    gradient-boosted trees treat as 'missing'.
+    Categories match case-insensitively and become ordinal codes; unseen or missing ones become
+    NaN, which the gradient-boosted trees route as 'missing'.
     """
 
     categories: tuple[str, ...]

@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from .features import CATEGORICAL_FEATURE_INDEX, ENCODED_FEATURES, TARGETS, FeatureEncoder
+from .features import ENCODED_FEATURES, MODEL_INPUTS, TARGETS, FeatureEncoder
 
 BUNDLE_FORMAT = 1
 
@@ -49,7 +50,9 @@ def make_regressor(config: TrainingConfig) -> HistGradientBoostingRegressor:
         max_leaf_nodes=config.max_leaf_nodes,
         min_samples_leaf=config.min_samples_leaf,
         l2_regularization=config.l2_regularization,
-        categorical_features=list(CATEGORICAL_FEATURE_INDEX),
+        # Category and country enter as ordinal codes, not native categoricals: native support runs a
+        # ColumnTransformer on every predict (1.1 ms for one row, against 0.4 ms), for ~0.01 of CV R².
+        categorical_features=None,
         early_stopping=False,
         random_state=config.random_seed,
     )
@@ -113,6 +116,8 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig) -> tuple[d
             models[target] = make_regressor(config).fit(encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
     bundle = {
         "format": BUNDLE_FORMAT,
+        "feature_importance": {target: permutation_importances(models[target], encoder, processed, column, config)
+                               for target, column in TARGETS.items()},
         "encoder": encoder,
         "models": models,
         "targets": dict(TARGETS),
@@ -122,6 +127,16 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig) -> tuple[d
         "metrics": {t: summarize_result(r) for t, r in results.items()},
     }
     return bundle, results
+
+
+def permutation_importances(model: HistGradientBoostingRegressor, encoder: FeatureEncoder, processed: pd.DataFrame,
+                            column: str, config: TrainingConfig) -> dict[str, dict[str, float]]:
+    """Drop in log-space R² when one input is shuffled, on the training rows, per model input."""
+    rows = processed[usable_rows(processed, column)]
+    result = permutation_importance(model, encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)),
+                                    n_repeats=5, random_state=config.random_seed, n_jobs=1)
+    return {name: {"importance": round(float(mean), 5), "std": round(float(std), 5)}
+            for name, mean, std in zip(MODEL_INPUTS, result.importances_mean, result.importances_std)}
 
 
 def summarize_result(result: TargetResult) -> dict[str, object]:

@@ -1,0 +1,127 @@
+"""Benchmark the API over loopback HTTP against a real uvicorn process on 127.0.0.1.
+
+    .venv/bin/python benchmarks/bench_serving.py
+
+Trains into a temporary artifact folder first (real data when ../shared/data is present), starts
+`uvicorn serving.app:app`, then measures: single /predict latency (sequential, keep-alive),
+throughput with 8 concurrent clients (one process each), /predict/batch of 500, and
+/mlops/drift-check of 500. Every figure is a median; the server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_CSV = REPO.parent / "shared" / "data" / "Global YouTube Statistics.csv"
+ITEM = {"uploads": 1200, "category": "Music", "country": "India", "age": 9}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body: object | None = None) -> tuple[int, bytes]:
+    payload = json.dumps(body).encode() if body is not None else None
+    conn.request(method, path, body=payload, headers={"content-type": "application/json"})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def timed(conn: http.client.HTTPConnection, path: str, body: object, count: int) -> list[float]:
+    timings = []
+    for _ in range(count):
+        started = time.perf_counter()
+        status, _ = request(conn, "POST", path, body)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert status == 200, status
+    return timings
+
+
+def client(port: int, seconds: float, results: "multiprocessing.Queue[tuple[int, int]]") -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    ok = errors = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            status, _ = request(conn, "POST", "/predict", ITEM)
+            ok += status == 200
+            errors += status != 200
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    results.put((ok, errors))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="sequential single predictions")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the concurrent run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="yts-serve-bench-") as scratch:
+        env = {**os.environ, "YTS_ARTIFACT_DIR": f"{scratch}/artifacts", "DAGSTER_HOME": f"{scratch}/home",
+               "YTS_PROJECT_ROOT": str(REPO), "YTS_CAPTURE_DIR": f"{scratch}/incoming"}
+        if REAL_CSV.is_file():
+            env["YTS_DATA_PATH"] = str(REAL_CSV)
+        subprocess.run([sys.executable, "-m", "yts_assets.main"], env=env, cwd=REPO, check=True,
+                       capture_output=True, timeout=300)
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1",
+                                   "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env, cwd=REPO)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    if request(conn, "GET", "/ready")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("server did not become ready within 60 s")
+                time.sleep(0.2)
+
+            timed(conn, "/predict", ITEM, 200)  # warm-up
+            single = timed(conn, "/predict", ITEM, args.requests)
+            batch = timed(conn, "/predict/batch", {"items": [ITEM] * 500}, 50)
+            drift = timed(conn, "/mlops/drift-check", {"items": [ITEM] * 500}, 50)
+
+            results: multiprocessing.Queue = multiprocessing.Queue()
+            workers = [multiprocessing.Process(target=client, args=(port, args.seconds, results))
+                       for _ in range(args.clients)]
+            started = time.perf_counter()
+            for worker in workers:
+                worker.start()
+            totals = [results.get(timeout=args.seconds + 30) for _ in workers]
+            elapsed = time.perf_counter() - started
+            for worker in workers:
+                worker.join(timeout=10)
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    ok, errors = sum(t[0] for t in totals), sum(t[1] for t in totals)
+    print(f"single /predict over loopback HTTP: p50 {statistics.median(single):.2f} ms, "
+          f"p95 {sorted(single)[int(0.95 * len(single))]:.2f} ms ({args.requests} requests)")
+    print(f"{args.clients} concurrent clients, {args.seconds:.0f} s: {ok / elapsed:.0f} req/s, {errors} errors")
+    print(f"/predict/batch of 500: p50 {statistics.median(batch):.2f} ms")
+    print(f"/mlops/drift-check of 500: p50 {statistics.median(drift):.2f} ms")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, 1 uvicorn worker, capture on")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

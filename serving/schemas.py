@@ -1,0 +1,97 @@
+"""Request and response models of the API (pydantic)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from yts_assets.ml.payloads import ChannelInput
+
+MAX_BATCH = 500
+MAX_SIMULATION_POINTS = 200
+
+
+class PredictRequest(ChannelInput):
+    """{uploads, category, country, age}; unknown fields are refused, blank strings too."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+
+class Prediction(BaseModel):
+    predicted_subscribers: float
+    predicted_earnings: float
+    predicted_growth: float
+    warnings: list[str] = []
+
+
+class PredictResponse(Prediction):
+    run_id: str
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[PredictRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchSummary(BaseModel):
+    count: int
+    with_warnings: int
+    mean_predicted_subscribers: float
+    mean_predicted_earnings: float
+    mean_predicted_growth: float
+
+
+class BatchResponse(BaseModel):
+    run_id: str
+    predictions: list[Prediction]
+    summary: BatchSummary
+
+
+class SimulateRequest(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    category: str = Field(min_length=1, max_length=100)
+    country: str = Field(min_length=1, max_length=100)
+    age: float = Field(ge=0, le=100)
+    uploads_min: float = Field(ge=0, le=10_000_000)
+    uploads_max: float = Field(ge=0, le=10_000_000)
+    points: int = Field(default=20, ge=2, le=MAX_SIMULATION_POINTS)
+    scale: Literal["linear", "log"] = "linear"
+
+
+class SimulatedPoint(BaseModel):
+    uploads: float
+    predicted_subscribers: float
+    predicted_earnings: float
+    predicted_growth: float
+
+
+class SimulateResponse(BaseModel):
+    run_id: str
+    points: list[SimulatedPoint]
+    warnings: list[str] = []
+
+
+class RecommendationResponse(PredictResponse):
+    archetype: str
+    risk_level: Literal["low", "medium", "high"]
+    drift_flags: list[str]
+    recommendations: list[str]
+
+
+class DriftCheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[PredictRequest] = Field(min_length=1, max_length=MAX_BATCH)
+    z_threshold: float = Field(default=3.0, gt=0, le=100)
+    min_category_frequency: float = Field(default=0.01, ge=0, le=1)
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    run_id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)

@@ -1,0 +1,128 @@
+"""Loads the registry's active run, verified file by file, and swaps it in when the registry changes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import joblib
+
+from yts_assets.ml.files import read_json
+from yts_assets.ml.registry import PUBLISHED_MANIFEST, RegistryError, load_registry, run_dir, verify_published_run
+from yts_assets.ml.settings import ProjectPaths
+
+log = logging.getLogger("yts.serving")
+RETRY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """Everything one published run serves with. Immutable: a request keeps the run it started with."""
+
+    run_id: str
+    manifest: dict[str, Any]
+    supervised: dict[str, Any]
+    clustering: dict[str, Any]
+    baseline: dict[str, Any]
+    loaded_at: str
+
+
+@dataclass
+class StoreStatus:
+    active_run_id: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def load_published_run(paths: ProjectPaths, run_id: str) -> LoadedRun:
+    """Verify every file's sha256 against the published manifest, and only then unpickle."""
+    problems = verify_published_run(paths, run_id)
+    if problems:
+        raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))
+    folder = run_dir(paths, run_id)
+    manifest = read_json(folder / PUBLISHED_MANIFEST)
+    files = {name: folder / artifact["file"] for name, artifact in manifest["artifacts"].items()}
+    return LoadedRun(
+        run_id=run_id,
+        manifest=manifest,
+        supervised=joblib.load(files["supervised_bundle"]),
+        clustering=joblib.load(files["clustering_bundle"]),
+        baseline=read_json(files["training_baseline"]),
+        loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+class ModelStore:
+    """Holds the loaded run; `refresh()` follows the registry, keeping the old run if the new one fails."""
+
+    def __init__(self, paths: ProjectPaths) -> None:
+        self.paths = paths
+        self.current: LoadedRun | None = None
+        self.status = StoreStatus(problems=["not loaded yet"])
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int] | None = None
+        self._last_attempt = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ready(self) -> bool:
+        current = self.current
+        return current is not None and not self.status.problems and current.run_id == self.status.active_run_id
+
+    def refresh(self) -> None:
+        with self._lock:
+            try:
+                registry = load_registry(self.paths)
+            except RegistryError as exc:
+                self.status = StoreStatus(problems=[str(exc)])
+                return
+            active = registry["active_run_id"]
+            if active is None:
+                self.status = StoreStatus(problems=[f"no active run in {self.paths.model_registry}: run the main job (yts-run)"])
+                return
+            if self.current is not None and self.current.run_id == active:
+                self.status = StoreStatus(active_run_id=active)
+                return
+            try:
+                loaded = load_published_run(self.paths, active)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the previous run serving
+                kept = f"; still serving {self.current.run_id}" if self.current else ""
+                log.error("cannot load run %s: %s%s", active, exc, kept)
+                self.status = StoreStatus(active_run_id=active, problems=[f"run {active}: {exc}{kept}"])
+                return
+            self.current = loaded
+            self.status = StoreStatus(active_run_id=active)
+            log.info("serving run %s", active)
+
+    def registry_signature(self) -> tuple[int, int] | None:
+        try:
+            stat = self.paths.model_registry.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def poll_once(self) -> None:
+        """Refresh when the registry file changed; retry a failed load every RETRY_SECONDS."""
+        signature = self.registry_signature()
+        now = time.monotonic()
+        if signature != self._seen or (not self.ready and now - self._last_attempt >= RETRY_SECONDS):
+            self._seen = signature
+            self._last_attempt = now
+            self.refresh()
+
+    def start_watching(self, interval: float) -> None:
+        def watch() -> None:
+            while not self._stop.wait(interval):
+                self.poll_once()
+
+        self._thread = threading.Thread(target=watch, name="yts-registry-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
