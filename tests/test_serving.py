@@ -1,0 +1,358 @@
+"""The API against real published runs: TestClient for contracts, a real uvicorn process for the rest."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.config import ServingConfig
+from tests.conftest import run_graph
+from yts_assets.ml.registry import load_registry, rollback
+from yts_assets.ml.settings import ProjectPaths
+
+REPO = Path(__file__).resolve().parents[1]
+ITEM = {"uploads": 1200, "category": "Music", "country": "India", "age": 9}
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """Two published runs (A, then B active), trained once for the module on demo data."""
+    root = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("YTS_PROJECT_ROOT", str(root))
+        patch.setenv("YTS_ARTIFACT_DIR", str(root / "artifacts"))
+        patch.delenv("YTS_DATA_PATH", raising=False)
+        with DagsterInstance.ephemeral() as instance:
+            first, second = run_graph(instance), run_graph(instance)
+    assert first.success and second.success
+    return {"root": root, "a": first.run_id, "b": second.run_id}
+
+
+@pytest.fixture
+def paths(trained, tmp_path) -> ProjectPaths:
+    """A private copy of the trained project, so a test may tamper with it."""
+    shutil.copytree(trained["root"], tmp_path / "project")
+    return ProjectPaths(root=tmp_path / "project", artifact_dir=tmp_path / "project" / "artifacts")
+
+
+def make_config(paths: ProjectPaths, **overrides) -> ServingConfig:
+    options = {"admin_token": TOKEN, "registry_poll_seconds": 0.05, "capture_flush_seconds": 0.05,
+               "capture_dir": paths.root / "incoming", **overrides}
+    return ServingConfig(paths=paths, **options)
+
+
+@pytest.fixture
+def client(paths):
+    with TestClient(create_app(make_config(paths))) as test_client:
+        yield test_client
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within the timeout")
+        time.sleep(0.05)
+
+
+def tamper(paths: ProjectPaths, run_id: str, name: str = "supervised_bundle.joblib") -> None:
+    target = paths.published_runs_dir / run_id / name
+    target.chmod(0o644)
+    target.write_bytes(target.read_bytes() + b"tampered")
+
+
+def set_active_by_hand(paths: ProjectPaths, run_id: str) -> None:
+    registry = json.loads(paths.model_registry.read_text())
+    registry["active_run_id"] = run_id
+    paths.model_registry.write_text(json.dumps(registry))
+
+
+def test_not_ready_before_any_artifacts_exist(tmp_path):
+    empty = ProjectPaths(root=tmp_path, artifact_dir=tmp_path / "artifacts")
+    with TestClient(create_app(make_config(empty))) as client:
+        assert client.get("/health").json() == {"status": "ok", "run_id": None}
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert "no active run" in ready.json()["problems"][0]
+        assert client.post("/predict", json=ITEM).status_code == 503
+        assert client.get("/clusters/summary").status_code == 503
+
+
+def test_predict_contract(client, trained):
+    assert client.get("/ready").json() == {"ready": True, "active_run_id": trained["b"],
+                                            "serving_run_id": trained["b"], "problems": []}
+    body = client.post("/predict", json=ITEM).json()
+    assert set(body) == {"predicted_subscribers", "predicted_earnings", "predicted_growth", "warnings", "run_id"}
+    assert body["run_id"] == trained["b"] and body["warnings"] == []
+    assert all(body[k] > 0 for k in ("predicted_subscribers", "predicted_earnings", "predicted_growth"))
+
+
+def test_categories_match_case_insensitively_and_unknowns_warn(client):
+    canonical = client.post("/predict", json=ITEM).json()
+    shouted = client.post("/predict", json={**ITEM, "category": " MUSIC ", "country": "india"}).json()
+    assert shouted["warnings"] == [] and shouted["predicted_earnings"] == canonical["predicted_earnings"]
+    unknown = client.post("/predict", json={**ITEM, "category": "Knitting", "country": "Narnia"})
+    assert unknown.status_code == 200
+    assert unknown.json()["warnings"] == [
+        "category 'Knitting' is not in the training vocabulary; the model treats it as unknown",
+        "country 'Narnia' is not in the training vocabulary; the model treats it as unknown"]
+
+
+def test_batch_contract(client, trained):
+    items = [ITEM, {**ITEM, "uploads": 50}, {**ITEM, "country": "Narnia"}]
+    body = client.post("/predict/batch", json={"items": items}).json()
+    assert body["run_id"] == trained["b"] and len(body["predictions"]) == 3
+    single = client.post("/predict", json=ITEM).json()
+    assert body["predictions"][0]["predicted_growth"] == single["predicted_growth"]
+    assert body["summary"]["count"] == 3 and body["summary"]["with_warnings"] == 1
+    mean = sum(p["predicted_earnings"] for p in body["predictions"]) / 3
+    assert body["summary"]["mean_predicted_earnings"] == pytest.approx(mean)
+
+
+def test_simulate_contract(client):
+    body = client.post("/predict/simulate", json={"category": "Music", "country": "India", "age": 9,
+                                                  "uploads_min": 10, "uploads_max": 10000, "points": 5,
+                                                  "scale": "log"}).json()
+    uploads = [p["uploads"] for p in body["points"]]
+    assert len(uploads) == 5 and uploads[0] == pytest.approx(10) and uploads[-1] == pytest.approx(10000)
+    assert uploads[2] == pytest.approx(316.2, rel=0.05)
+    point = client.post("/predict", json={**ITEM, "uploads": uploads[-1]}).json()
+    assert body["points"][-1]["predicted_earnings"] == pytest.approx(point["predicted_earnings"])
+
+
+def test_recommendation_contract(client):
+    body = client.post("/predict/recommendation", json=ITEM).json()
+    archetypes = client.get("/clusters/summary").json()["archetypes"]
+    assert body["archetype"] in archetypes
+    assert body["risk_level"] in {"low", "medium", "high"} and body["recommendations"]
+    odd = client.post("/predict/recommendation", json={**ITEM, "uploads": 5_000_000, "country": "Narnia"}).json()
+    assert odd["risk_level"] == "high" and any("unusual" in r for r in odd["recommendations"])
+
+
+def test_feature_importance_clusters_manifest_registry(client, trained):
+    importance = client.get("/predict/feature-importance", params={"target": "growth", "top_n": 2}).json()
+    assert importance["target"] == "growth" and len(importance["features"]) == 2
+    assert importance["features"][0]["importance"] >= importance["features"][1]["importance"]
+    assert client.get("/predict/feature-importance", params={"target": "views"}).status_code == 422
+    assert client.get("/predict/feature-importance", params={"top_n": 0}).status_code == 422
+    clusters = client.get("/clusters/summary").json()
+    assert len(clusters["profiles"]) == 4 and "growth_handling" in clusters
+    assert client.get("/mlops/manifest").json()["run_id"] == trained["b"]
+    registry = client.get("/mlops/registry").json()
+    assert registry["active_run_id"] == registry["serving_run_id"] == trained["b"]
+
+
+def test_drift_check_uses_the_shared_logic(client):
+    items = [ITEM] * 10 + [{**ITEM, "uploads": 9_000_000, "country": "Narnia"}]
+    body = client.post("/mlops/drift-check", json={"items": items, "z_threshold": 3, "min_category_frequency": 0.01}).json()
+    assert body["summary"]["total"] == 11 and body["records"][-1]["severity"] == "high"
+    assert body["records"][0]["severity"] == "low"
+    strict = client.post("/mlops/drift-check", json={"items": [ITEM], "min_category_frequency": 0.99}).json()
+    assert strict["records"][0]["severity"] == "high"
+
+
+def test_capabilities_and_metrics(client):
+    capabilities = client.get("/mlops/capabilities").json()
+    assert capabilities["installed"]["dagster"] and capabilities["installed"]["optuna"]
+    assert capabilities["definitions"]["loads"] is True and "yts_main_job" in capabilities["definitions"]["jobs"]
+    assert capabilities["enabled"]["admin_api"] is True and capabilities["model"]["ready"] is True
+    client.post("/predict", json=ITEM)
+    client.get("/no/such/path/12345")
+    text = client.get("/metrics").text
+    assert 'yts_http_requests_total{method="POST",route="/predict",status="200"}' in text
+    assert 'route="unmatched"' in text and "12345" not in text
+    assert "yts_model_ready 1.0" in text
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"category": "Music", "country": "India", "age": 9}, "uploads"),
+    ({**ITEM, "category": ""}, "category"),
+    ({**ITEM, "country": "   "}, "country"),
+    ({**ITEM, "uploads": -1}, "uploads"),
+    ({**ITEM, "uploads": "many"}, "uploads"),
+    ({**ITEM, "age": 500}, "age"),
+    ({**ITEM, "upload": 3}, "upload"),
+])
+def test_bad_predict_input_names_the_field(client, body, field):
+    response = client.post("/predict", json=body)
+    assert response.status_code == 422
+    assert field in {str(part) for error in response.json()["detail"] for part in error["loc"]}
+
+
+@pytest.mark.parametrize(("path", "body", "needle"), [
+    ("/predict/batch", {"items": []}, "items"),
+    ("/predict/batch", {"items": [ITEM] * 501}, "items"),
+    ("/predict/simulate", {"category": "Music", "country": "India", "age": 9, "uploads_min": 0, "uploads_max": 10,
+                           "points": 201}, "points"),
+    ("/predict/simulate", {"category": "Music", "country": "India", "age": 9, "uploads_min": 10, "uploads_max": 1},
+     "uploads_max"),
+    ("/mlops/drift-check", {"items": [ITEM], "z_threshold": 0}, "z_threshold"),
+])
+def test_bad_sizes_and_ranges_are_refused(client, path, body, needle):
+    response = client.post(path, json=body)
+    assert response.status_code == 422 and needle in response.text
+
+
+def test_admin_token(paths, trained):
+    with TestClient(create_app(make_config(paths, admin_token=None))) as disabled:
+        response = disabled.post("/mlops/registry/rollback", json={"reason": "x"},
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 403 and "YTS_ADMIN_TOKEN" in response.text
+    with TestClient(create_app(make_config(paths))) as client:
+        assert client.post("/mlops/registry/rollback", json={"reason": "x"}).status_code == 401
+        assert client.post("/mlops/registry/rollback", json={"reason": "x"},
+                           headers={"Authorization": "Bearer wrong"}).status_code == 401
+        unknown = client.post("/mlops/registry/promote", json={"run_id": "nope", "reason": "x"},
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+        assert unknown.status_code == 409 and "unknown run 'nope'" in unknown.text
+    assert load_registry(paths)["active_run_id"] == trained["b"]
+
+
+def test_hot_swap_after_rollback_and_promote_through_the_api(client, paths, trained):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    rolled = client.post("/mlops/registry/rollback", json={"reason": "regression"}, headers=auth).json()
+    assert rolled == {"active_run_id": trained["a"], "serving_run_id": trained["a"]}
+    assert client.post("/predict", json=ITEM).json()["run_id"] == trained["a"]
+    promoted = client.post("/mlops/registry/promote", json={"run_id": trained["b"], "reason": "fixed"}, headers=auth)
+    assert promoted.json()["serving_run_id"] == trained["b"]
+    assert client.post("/predict", json=ITEM).json()["run_id"] == trained["b"]
+    audit = [json.loads(line) for line in paths.registry_audit.read_text().splitlines()]
+    assert [a["action"] for a in audit[-2:]] == ["rollback", "promote"]
+    assert audit[-1]["actor"].startswith("api:")
+
+
+def test_hot_swap_when_the_registry_changes_on_disk(client, paths, trained):
+    rollback(paths, reason="from the CLI", actor="pytest")
+    wait_for(lambda: client.post("/predict", json=ITEM).json()["run_id"] == trained["a"])
+    assert client.get("/ready").status_code == 200
+
+
+def test_tampered_active_run_is_never_loaded(paths, trained):
+    tamper(paths, trained["b"])
+    with TestClient(create_app(make_config(paths))) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert "supervised_bundle: " in ready.json()["problems"][0] and "sha256" in ready.json()["problems"][0]
+        assert client.post("/predict", json=ITEM).status_code == 503
+
+
+def test_tampered_new_run_keeps_the_previous_one_serving(client, paths, trained):
+    tamper(paths, trained["a"], "clustering_bundle.joblib")
+    set_active_by_hand(paths, trained["a"])
+    wait_for(lambda: client.get("/ready").status_code == 503)
+    problems = client.get("/ready").json()["problems"][0]
+    assert f"still serving {trained['b']}" in problems and "clustering_bundle" in problems
+    assert client.post("/predict", json=ITEM).json()["run_id"] == trained["b"]
+
+
+def test_payload_capture_writes_complete_jsonl_batches(paths, trained):
+    with TestClient(create_app(make_config(paths, capture_rotate_records=3))) as client:
+        for uploads in range(5):
+            assert client.post("/predict", json={**ITEM, "uploads": uploads}).status_code == 200
+        client.post("/predict/batch", json={"items": [ITEM, ITEM]})
+    files = sorted((paths.root / "incoming").glob("capture-*.jsonl"))
+    records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert len(records) == 7 and not list((paths.root / "incoming").glob(".*part"))
+    assert records[0] == {**ITEM, "uploads": 0.0, "age": 9.0, "run_id": trained["b"],
+                          "received_at": records[0]["received_at"]}
+
+
+def test_capture_can_be_switched_off(paths):
+    with TestClient(create_app(make_config(paths, capture_enabled=False))) as client:
+        client.post("/predict", json=ITEM)
+        assert client.get("/mlops/capabilities").json()["enabled"]["payload_capture"] is False
+    assert not (paths.root / "incoming").exists()
+
+
+def test_capture_write_errors_never_fail_predictions(paths):
+    blocked = paths.root / "not-a-dir"
+    blocked.write_text("a file where the capture folder should be")
+    with TestClient(create_app(make_config(paths, capture_dir=blocked))) as client:
+        for _ in range(3):
+            assert client.post("/predict", json=ITEM).status_code == 200
+        wait_for(lambda: "yts_capture_write_errors 0.0" not in client.get("/metrics").text)
+
+
+def test_capture_buffer_is_bounded(paths):
+    from serving.capture import PayloadCapture
+
+    capture = PayloadCapture(paths.root / "bounded", max_buffer=5, rotate_records=100, rotate_seconds=60,
+                             flush_seconds=60)
+    assert capture.add([ITEM] * 8) == 3
+    assert capture.dropped == 3
+    capture.stop()
+    [batch] = (paths.root / "bounded").glob("capture-*.jsonl")
+    assert len(batch.read_text().splitlines()) == 5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(port: int, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers={"content-type": "application/json", **(headers or {})})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
+
+
+def test_real_uvicorn_serves_and_swaps_without_failing_requests(paths, trained):
+    port = free_port()
+    env = {**os.environ, "YTS_PROJECT_ROOT": str(paths.root), "YTS_ARTIFACT_DIR": str(paths.artifact_dir),
+           "YTS_ADMIN_TOKEN": TOKEN, "YTS_REGISTRY_POLL_SECONDS": "0.1", "YTS_CAPTURE_DIR": str(paths.root / "incoming")}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1", "--port",
+                               str(port), "--log-level", "warning"], cwd=REPO, env=env)
+    try:
+        def ready() -> bool:
+            try:
+                return call(port, "GET", "/ready")[0] == 200
+            except OSError:
+                assert server.poll() is None, "uvicorn exited"
+                return False
+
+        wait_for(ready, timeout=30)
+        status, body = call(port, "POST", "/predict", ITEM)
+        assert status == 200 and body["run_id"] == trained["b"]
+
+        outcomes: list[tuple[int, str]] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                code, answer = call(port, "POST", "/predict", ITEM)
+                outcomes.append((code, answer.get("run_id")))
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for _ in range(3):
+            assert call(port, "POST", "/mlops/registry/rollback", {"reason": "swap test"}, auth)[0] == 200
+            assert call(port, "POST", "/mlops/registry/promote", {"run_id": trained["b"], "reason": "swap test"}, auth)[0] == 200
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert outcomes and all(code == 200 for code, _ in outcomes)
+        assert {run for _, run in outcomes} <= {trained["a"], trained["b"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    captured = list((paths.root / "incoming").glob("capture-*.jsonl"))
+    assert captured, "the capture buffer is flushed on shutdown"
