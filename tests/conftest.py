@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
-from yts_assets.definitions import ALL_ASSETS, ALL_CHECKS
+from yts_assets.definitions import TRAINING_ASSETS, ALL_CHECKS
 from yts_assets.ml.settings import ProjectPaths
 from yts_assets.resources import YtsSettings
 
@@ -51,7 +51,7 @@ def run_graph(instance: DagsterInstance, selection: str | None = None, run_confi
               settings: YtsSettings | None = None):
     """Materialize the graph in-process, like the main job, and return the result."""
     return materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
+        [*TRAINING_ASSETS, *ALL_CHECKS],
         selection=selection,
         instance=instance,
         resources={"settings": settings or YtsSettings()},

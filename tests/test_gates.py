@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_graph
-from yts_assets.definitions import ALL_ASSETS, MONITORING_ASSETS, defs
+from yts_assets.definitions import TRAINING_ASSETS, MONITORING_ASSETS, defs
 from yts_assets.ml.demo import generate_demo_frame
 from yts_assets.ml.files import sha256_file
 from yts_assets.ml.registry import find_run, load_registry, promote, read_audit, verify_published_run
@@ -137,7 +137,7 @@ def write_batch(folder: Path, name: str, records: list[dict], extra_lines: list[
 
 
 def drift_run(instance):
-    return materialize([*ALL_ASSETS, *MONITORING_ASSETS, payload_drift], selection="production_payloads",
+    return materialize([*TRAINING_ASSETS, *MONITORING_ASSETS, payload_drift], selection="production_payloads",
                        instance=instance, resources=defs.resources, raise_on_error=False)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_graph, tree_hashes
-from yts_assets.definitions import ALL_ASSETS, defs
+from yts_assets.definitions import TRAINING_ASSETS, defs
 from yts_assets.main import failure_reasons
 from yts_assets.ml.dataset import read_processed
 from yts_assets.ml.demo import generate_demo_frame
@@ -19,7 +19,7 @@ from yts_assets.ml.registry import load_registry, read_audit, rollback, verify_p
 from yts_assets.ml.settings import ProjectPaths
 from yts_assets.ml.training import predict
 
-ASSET_NAMES = [a.key.to_user_string() for a in ALL_ASSETS]
+ASSET_NAMES = [a.key.to_user_string() for a in TRAINING_ASSETS]
 
 
 def materialization(result, asset: str):

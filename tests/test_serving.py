@@ -168,7 +168,9 @@ def test_drift_check_uses_the_shared_logic(client):
 def test_capabilities_and_metrics(client):
     capabilities = client.get("/mlops/capabilities").json()
     assert capabilities["installed"]["dagster"] and capabilities["installed"]["optuna"]
-    assert capabilities["definitions"]["loads"] is True and "yts_main_job" in capabilities["definitions"]["jobs"]
+    assert capabilities["definitions"]["loads"] is True and "training_job" in capabilities["definitions"]["jobs"]
+    assert "incoming_drift_sensor" in capabilities["definitions"]["sensors"]
+    assert capabilities["definitions"]["schedules"] == ["retraining_schedule"]
     assert capabilities["enabled"]["admin_api"] is True and capabilities["model"]["ready"] is True
     client.post("/predict", json=ITEM)
     client.get("/no/such/path/12345")

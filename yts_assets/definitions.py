@@ -1,36 +1,33 @@
 """The yts code location: `dagster dev -w workspace.yaml` or `dg dev` loads `defs`."""
 
-from __future__ import annotations
+import os
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import Definitions, in_process_executor, multiprocess_executor
 
-from .assets import data, mlops, models, monitoring
 from .checks import data as data_checks
 from .checks import mlops as mlops_checks
 from .checks import models as model_checks
 from .checks import monitoring as monitoring_checks
+from .jobs import MONITORING_ASSETS, TRAINING_ASSETS, drift_job, training_job
 from .resources import YtsSettings
+from .schedules import retraining_schedule
+from .sensors import automation_sensor, incoming_drift_sensor
 
-ALL_ASSETS = [
-    data.raw_youtube_stats, data.processed_channels, data.feature_snapshot, data.data_quality_report,
-    data.training_baseline, models.supervised_bundle, models.clustering_bundle, models.training_metrics,
-    mlops.training_manifest, mlops.model_registry,
-]
 TRAINING_CHECKS = [*data_checks.DATA_CHECKS, *model_checks.MODEL_CHECKS, mlops_checks.artifacts_match_manifest]
-MONITORING_ASSETS = [monitoring.production_payloads]
 ALL_CHECKS = [*TRAINING_CHECKS, monitoring_checks.payload_drift]
-MAIN_JOB_NAME = "yts_main_job"
-
-main_job = define_asset_job(
-    MAIN_JOB_NAME,
-    selection=AssetSelection.assets(*ALL_ASSETS),
-    description="Materializes the whole training graph with its checks: data, models, manifest and registry.",
-)
+MAIN_JOB_NAME = training_job.name
+# In-process by default: on 2 cores, a process per step costs more than the steps (DESIGN.md).
+EXECUTORS = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
+EXECUTOR = os.environ.get("YTS_EXECUTOR", "in_process")
+if EXECUTOR not in EXECUTORS:
+    raise ValueError(f"YTS_EXECUTOR={EXECUTOR!r} is not one of {', '.join(EXECUTORS)}")
 
 defs = Definitions(
-    assets=[*ALL_ASSETS, *MONITORING_ASSETS],
+    assets=[*TRAINING_ASSETS, *MONITORING_ASSETS],
     asset_checks=ALL_CHECKS,
-    jobs=[main_job],
+    jobs=[training_job, drift_job],
+    sensors=[incoming_drift_sensor, automation_sensor],
+    schedules=[retraining_schedule],
     resources={"settings": YtsSettings()},
-    executor=in_process_executor,
+    executor=EXECUTORS[EXECUTOR],
 )

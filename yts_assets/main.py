@@ -12,10 +12,7 @@ from .ml.features import TARGETS
 from .ml.files import read_json
 from .ml.settings import ProjectPaths
 
-DAGSTER_YAML = """# Local instance for yts (created by yts-run). See README: Operating locally.
-telemetry:
-  enabled: false
-"""
+FALLBACK_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 
 def ensure_dagster_home(paths: ProjectPaths) -> Path:
@@ -24,7 +21,9 @@ def ensure_dagster_home(paths: ProjectPaths) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+        template = paths.root / "deploy" / "dagster.local.yaml"
+        config.write_text(template.read_text(encoding="utf-8") if template.is_file() else FALLBACK_DAGSTER_YAML,
+                          encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

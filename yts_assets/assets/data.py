@@ -11,6 +11,7 @@ from ..ml.reports import data_quality_report as build_quality_report
 from ..ml.reports import training_baseline as build_training_baseline
 from ..ml.source import load_recorded_source, read_source, record_source
 from ..resources import YtsSettings
+from .automation import AFTER_UPSTREAM_PASSES
 
 GROUP = "data"
 
@@ -43,6 +44,7 @@ def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> 
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[raw_youtube_stats],
     kinds={"csv", "pandas"},
     code_version="1",
@@ -68,6 +70,7 @@ def processed_channels(context: AssetExecutionContext, settings: YtsSettings) ->
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[processed_channels],
     kinds={"csv", "pandas"},
     code_version="1",
@@ -83,6 +86,7 @@ def feature_snapshot(settings: YtsSettings) -> MaterializeResult:
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[raw_youtube_stats, processed_channels],
     kinds={"json"},
     code_version="1",
@@ -107,6 +111,7 @@ def data_quality_report(settings: YtsSettings) -> MaterializeResult:
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[processed_channels],
     kinds={"json"},
     code_version="1",

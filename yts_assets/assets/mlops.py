@@ -14,6 +14,7 @@ from ..ml.registry import record_rejection, register_run
 from .data import data_quality_report, feature_snapshot, processed_channels, raw_youtube_stats, training_baseline
 from .models import clustering_bundle, supervised_bundle, training_metrics
 from ..resources import YtsSettings
+from .automation import AFTER_UPSTREAM_PASSES
 
 GROUP = "mlops"
 
@@ -26,6 +27,7 @@ class RegistryConfig(Config):
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[raw_youtube_stats, processed_channels, feature_snapshot, supervised_bundle, clustering_bundle,
           training_metrics, data_quality_report, training_baseline],
     kinds={"json"},
@@ -51,6 +53,7 @@ def training_manifest(context: AssetExecutionContext, settings: YtsSettings) -> 
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[training_manifest],
     kinds={"json"},
     code_version="1",

@@ -14,6 +14,7 @@ from ..ml.files import write_csv, write_joblib, write_json
 from ..ml.plots import clusters_png, predicted_vs_actual_png
 from ..ml.training import TrainingConfig, train_supervised
 from ..resources import YtsSettings
+from .automation import AFTER_UPSTREAM_PASSES
 from .data import processed_channels
 
 GROUP = "models"
@@ -40,6 +41,7 @@ class ClusteringRunConfig(Config):
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[processed_channels],
     kinds={"scikitlearn", "joblib"},
     code_version="1",
@@ -71,6 +73,7 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[processed_channels],
     kinds={"scikitlearn", "joblib", "csv"},
     code_version="1",
@@ -100,6 +103,7 @@ def clustering_bundle(config: ClusteringRunConfig, settings: YtsSettings) -> Mat
 
 @asset(
     group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[supervised_bundle, clustering_bundle],
     kinds={"json"},
     code_version="1",

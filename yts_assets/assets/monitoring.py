@@ -19,7 +19,13 @@ GROUP = "monitoring"
 )
 def production_payloads(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = settings.paths()
-    batches = [read_batch(path) for path in batch_files(paths.incoming_dir)]
+    batches, unreadable = [], {}
+    for path in batch_files(paths.incoming_dir):
+        try:
+            batches.append(read_batch(path))
+        except OSError as exc:
+            unreadable[path.name] = f"{type(exc).__name__}: {exc}"
+            context.log.warning(f"{path.name} cannot be read and is skipped: {exc}")
     rejected_files = [str(p) for p in (write_rejected(paths.incoming_dir, b) for b in batches) if p]
     for batch in batches:
         if batch.rejected:
@@ -33,4 +39,5 @@ def production_payloads(context: AssetExecutionContext, settings: YtsSettings) -
         "batches": MetadataValue.int(len(batches)),
         "rejected_lines": MetadataValue.int(sum(len(b.rejected) for b in batches)),
         "rejected_files": MetadataValue.json(rejected_files),
+        "unreadable_files": MetadataValue.json(unreadable),
     })

@@ -15,6 +15,9 @@ from ..resources import YtsSettings
                          "batch. WARN on medium drift, ERROR on high (is_drift_risk).")
 def payload_drift(settings: YtsSettings) -> AssetCheckResult:
     paths = settings.paths()
+    if not paths.training_baseline.is_file():
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
+                                description=f"no training baseline at {paths.training_baseline}: run training_job first")
     baseline = read_json(paths.training_baseline)
     payloads = pd.read_csv(paths.production_payloads, dtype={"category": str, "country": str})
     batches = {name: drift_report(group.to_dict("records"), baseline)["summary"]

@@ -39,7 +39,10 @@ def validation_reason(error: ValidationError) -> str:
 
 
 def read_batch(path: Path) -> BatchRead:
-    """Parse a JSON-lines batch. Every malformed line is kept with its line number and reason."""
+    """Parse a JSON-lines batch. Every malformed line is kept with its line number and reason.
+
+    Raises OSError when the file cannot be read at all (a folder, a dangling link, no permission).
+    """
     batch = BatchRead(path=path)
     text = path.read_bytes().decode("utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
@@ -56,7 +59,14 @@ def read_batch(path: Path) -> BatchRead:
 
 
 def batch_files(incoming: Path) -> list[Path]:
-    return sorted(p for p in incoming.glob(BATCH_PATTERN) if p.is_file())
+    """Every visible *.jsonl entry, files or not: whatever cannot be read is reported by its reader."""
+    return sorted(incoming.glob(BATCH_PATTERN)) if incoming.is_dir() else []
+
+
+def batch_signature(path: Path) -> str:
+    """Changes when the file is replaced or grows: mtime and size."""
+    stat = path.stat()
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
 def write_rejected(incoming: Path, batch: BatchRead) -> Path | None:

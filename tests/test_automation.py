@@ -1,0 +1,146 @@
+"""The drift sensor, the retraining schedule, automation conditions and the multiprocess executor."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import (
+    DagsterInvalidDefinitionError, SensorResult, build_schedule_context, build_sensor_context,
+)
+
+from tests.conftest import run_graph
+from yts_assets.definitions import defs
+from yts_assets.ml.registry import load_registry
+from yts_assets.ml.settings import ProjectPaths
+from yts_assets.resources import YtsSettings
+from yts_assets.schedules import DEFAULT_RETRAIN_CRON, build_retraining_schedule, retraining_schedule
+from yts_assets.sensors import incoming_drift_sensor
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def trained(project: ProjectPaths, use_real_data, instance) -> ProjectPaths:
+    assert run_graph(instance).success
+    return project
+
+
+def sample_records(paths: ProjectPaths, count: int = 300, seed: int = 5) -> list[dict]:
+    rows = pd.read_csv(paths.processed_csv)[["uploads", "age", "category", "country"]].dropna()
+    return json.loads(rows.sample(count, random_state=seed).to_json(orient="records"))
+
+
+def write_batch(paths: ProjectPaths, name: str, records: list[dict], extra: str = "") -> Path:
+    paths.incoming_dir.mkdir(parents=True, exist_ok=True)
+    target = paths.incoming_dir / name
+    target.write_text("".join(json.dumps(r) + "\n" for r in records) + extra)
+    return target
+
+
+def evaluate(cursor: str | None = None) -> SensorResult:
+    context = build_sensor_context(cursor=cursor, resources={"settings": YtsSettings()})
+    return incoming_drift_sensor(context)
+
+
+def requests_by_job(result: SensorResult) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for request in result.run_requests or []:
+        grouped.setdefault(request.job_name, []).append(request)
+    return grouped
+
+
+def test_new_batch_requests_drift_job_and_advances_the_cursor(trained):
+    write_batch(trained, "batch-a.jsonl", sample_records(trained))
+    first = evaluate()
+    jobs = requests_by_job(first)
+    assert [r.tags["yts/batch"] for r in jobs["drift_job"]] == ["batch-a.jsonl"]
+    assert "training_job" not in jobs
+    assert "batch-a.jsonl" in json.loads(first.cursor)["seen"]
+    second = evaluate(first.cursor)
+    assert not second.run_requests and "no new payload batches" in second.skip_reason.skip_message
+
+
+def test_drifted_batch_requests_one_retrain(trained):
+    shifted = [{**r, "uploads": r["uploads"] * 100} for r in sample_records(trained)]
+    batch = write_batch(trained, "batch-shifted.jsonl", shifted)
+    first = evaluate()
+    [retrain] = requests_by_job(first)["training_job"]
+    assert retrain.tags["yts/trigger"] == "drift" and retrain.tags["yts/drifted_features"] == "uploads"
+    assert retrain.tags["yts/batch"] == "batch-shifted.jsonl"
+    assert not evaluate(first.cursor).run_requests  # the same batch: nothing new
+    os.utime(batch, ns=(1, 1))  # touched, same content: same run key, which Dagster runs once
+    [again] = requests_by_job(evaluate(first.cursor))["training_job"]
+    assert again.run_key == retrain.run_key
+
+
+def test_malformed_and_unreadable_files_never_crash_or_get_skipped_for_good(trained):
+    write_batch(trained, "batch-bad.jsonl", [], extra="{not json\n{\"uploads\": -1}\n")
+    (trained.incoming_dir / "batch-dir.jsonl").mkdir()  # unreadable as a file
+    first = evaluate()
+    jobs = requests_by_job(first)
+    assert [r.tags["yts/batch"] for r in jobs["drift_job"]] == ["batch-bad.jsonl"]  # so its rejects get recorded
+    seen = json.loads(first.cursor)["seen"]
+    assert "batch-bad.jsonl" in seen and "batch-dir.jsonl" not in seen
+    retried = evaluate(first.cursor)
+    assert "batch-dir.jsonl: cannot be read, will retry" in retried.skip_reason.skip_message
+    (trained.incoming_dir / "batch-dir.jsonl").rmdir()
+    write_batch(trained, "batch-dir.jsonl", sample_records(trained, 150))
+    assert [r.tags["yts/batch"] for r in requests_by_job(evaluate(first.cursor))["drift_job"]] == ["batch-dir.jsonl"]
+
+
+def test_sensor_without_a_baseline_says_why(project: ProjectPaths):
+    write_batch(project, "early.jsonl", [{"uploads": 1, "category": "Music", "country": "India", "age": 2}])
+    result = evaluate()
+    assert [r.job_name for r in result.run_requests] == ["drift_job"]
+    project.incoming_dir.joinpath("early.jsonl").unlink()
+    assert "no training_baseline yet" in evaluate(result.cursor).skip_reason.skip_message
+
+
+def test_schedule_is_weekly_by_default_and_requests_training():
+    assert retraining_schedule.cron_schedule == DEFAULT_RETRAIN_CRON
+    context = build_schedule_context(scheduled_execution_time=datetime(2026, 11, 30, 3, tzinfo=timezone.utc))
+    [request] = retraining_schedule.evaluate_tick(context).run_requests
+    assert request.tags["yts/trigger"] == "schedule"
+    assert retraining_schedule.job_name == "training_job"
+    assert build_retraining_schedule("*/15 * * * *").cron_schedule == "*/15 * * * *"
+    with pytest.raises(DagsterInvalidDefinitionError):
+        build_retraining_schedule("every tuesday")
+
+
+def test_sensors_and_schedule_run_by_default():
+    repository = defs.get_repository_def()
+    assert {s.name: s.default_status.value for s in repository.sensor_defs} == {
+        "incoming_drift_sensor": "RUNNING", "yts_automation_sensor": "RUNNING"}
+    assert repository.get_schedule_def("retraining_schedule").default_status.value == "RUNNING"
+
+
+def test_training_assets_wait_for_blocking_checks():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        condition = graph.get(key).automation_condition
+        if key.to_user_string() in {"raw_youtube_stats", "production_payloads"}:
+            assert condition is None
+        else:
+            assert [child.get_label() for child in condition.children] == ["eager", "all_deps_blocking_checks_passed"]
+
+
+def test_graph_runs_under_the_multiprocess_executor(project: ProjectPaths, tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "yts_assets.definitions", "-j", "training_job"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "DAGSTER_HOME": str(home), "YTS_EXECUTOR": "multiprocess"})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    log = completed.stdout + completed.stderr
+    assert "Executing steps using multiprocess executor" in log
+    assert log.count("STEP_WORKER_STARTED") == 14  # every asset and check group in its own process
+    registry = load_registry(project)
+    assert registry["active_run_id"] and registry["runs"][0]["status"] == "promoted"

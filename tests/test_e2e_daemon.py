@@ -1,0 +1,141 @@
+"""End to end on a real Dagster webserver and daemon: launch training over GraphQL, then drop a
+drifted batch and watch the sensor retrain and the registry record the new run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from yts_assets.ml.registry import load_registry
+from yts_assets.ml.settings import ProjectPaths
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LAUNCH = """mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+RUN_STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+RUNS_BY_TAG = """query Runs($key: String!, $value: String!) {
+  runsOrError(filter: {tags: [{key: $key, value: $value}]}) { ... on Runs { results { runId status jobName } } }
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
+                                     data=json.dumps({"query": query, "variables": variables}).encode(),
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def run_status(port: int, run_id: str) -> str | None:
+    return graphql(port, RUN_STATUS, {"id": run_id})["runOrError"].get("status")
+
+
+def finished(port: int, run_id: str) -> str | None:
+    status = run_status(port, run_id)
+    return status if status in {"SUCCESS", "FAILURE", "CANCELED"} else None
+
+
+def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
+    home, root = tmp_path / "dagster_home", tmp_path / "project"
+    home.mkdir()
+    (root / "data" / "incoming").mkdir(parents=True)
+    shutil.copy(REPO / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+    paths = ProjectPaths(root=root, artifact_dir=root / "artifacts")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "YTS_PROJECT_ROOT": str(root),
+           "YTS_ARTIFACT_DIR": str(paths.artifact_dir), "YTS_DATA_PATH": str(real_csv),
+           "YTS_DRIFT_SENSOR_INTERVAL": "5"}
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    processes = [
+        subprocess.Popen([str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                         cwd=REPO, env=env, start_new_session=True,
+                         stdout=open(logs / "webserver.log", "w"), stderr=subprocess.STDOUT),
+        subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+                         cwd=REPO, env=env, start_new_session=True,
+                         stdout=open(logs / "daemon.log", "w"), stderr=subprocess.STDOUT),
+    ]
+    try:
+        def webserver_up() -> bool:
+            assert all(p.poll() is None for p in processes), (logs / "webserver.log").read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(webserver_up, 120, "the webserver")
+        params = {"selector": {"repositoryLocationName": "yts", "repositoryName": "__repository__",
+                               "jobName": "training_job"}, "runConfigData": {}}
+        launched = graphql(port, LAUNCH, {"params": params})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        first_run = launched["run"]["runId"]
+        assert wait_for(lambda: finished(port, first_run), 300, "the launched training run") == "SUCCESS"
+        assert load_registry(paths)["active_run_id"] == first_run
+
+        rows = pd.read_csv(paths.processed_csv)[["uploads", "age", "category", "country"]].dropna().sample(300, random_state=1)
+        drifted = [{**r, "uploads": r["uploads"] * 100} for r in json.loads(rows.to_json(orient="records"))]
+        (paths.incoming_dir / "drifted-batch.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drifted))
+
+        def retrain_done() -> dict | None:
+            runs = graphql(port, RUNS_BY_TAG, {"key": "yts/trigger", "value": "drift"})["runsOrError"]["results"]
+            done = [r for r in runs if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}]
+            return done[0] if done else None
+
+        retrain = wait_for(retrain_done, 300, "the sensor's retraining run", interval=2)
+        assert retrain["jobName"] == "training_job" and retrain["status"] == "SUCCESS"
+        registry = load_registry(paths)
+        assert [r["run_id"] for r in registry["runs"]] == [first_run, retrain["runId"]]
+        assert registry["active_run_id"] == retrain["runId"]
+        drift_runs = graphql(port, RUNS_BY_TAG, {"key": "yts/batch", "value": "drifted-batch.jsonl"})["runsOrError"]["results"]
+        assert {r["jobName"] for r in drift_runs} == {"drift_job", "training_job"}
+    finally:
+        for process in processes:
+            stop(process)
+    assert all(p.poll() is not None for p in processes)
