@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
+from yts_assets.assets.models import hpo_study
 from yts_assets.definitions import TRAINING_ASSETS, ALL_CHECKS
 from yts_assets.ml.settings import ProjectPaths
 from yts_assets.resources import YtsSettings
+from yts_assets.tracking import ExperimentTracking
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_CSV = REPO_ROOT.parent / "shared" / "data" / "Global YouTube Statistics.csv"
@@ -48,13 +50,13 @@ def instance() -> DagsterInstance:
 
 
 def run_graph(instance: DagsterInstance, selection: str | None = None, run_config: dict | None = None,
-              settings: YtsSettings | None = None):
+              settings: YtsSettings | None = None, tracking: ExperimentTracking | None = None):
     """Materialize the graph in-process, like the main job, and return the result."""
     return materialize(
-        [*TRAINING_ASSETS, *ALL_CHECKS],
-        selection=selection,
+        [*TRAINING_ASSETS, hpo_study, *ALL_CHECKS],
+        selection=selection or AssetSelection.assets(*TRAINING_ASSETS),
         instance=instance,
-        resources={"settings": settings or YtsSettings()},
+        resources={"settings": settings or YtsSettings(), "tracking": tracking or ExperimentTracking()},
         run_config=run_config,
         raise_on_error=False,
     )

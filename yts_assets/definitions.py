@@ -9,9 +9,11 @@ from .checks import mlops as mlops_checks
 from .checks import models as model_checks
 from .checks import monitoring as monitoring_checks
 from .jobs import MONITORING_ASSETS, TRAINING_ASSETS, drift_job, training_job
+from .assets.models import hpo_study
 from .resources import YtsSettings
 from .schedules import retraining_schedule
 from .sensors import automation_sensor, incoming_drift_sensor
+from .tracking import ExperimentTracking
 
 TRAINING_CHECKS = [*data_checks.DATA_CHECKS, *model_checks.MODEL_CHECKS, mlops_checks.artifacts_match_manifest]
 ALL_CHECKS = [*TRAINING_CHECKS, monitoring_checks.payload_drift]
@@ -23,11 +25,11 @@ if EXECUTOR not in EXECUTORS:
     raise ValueError(f"YTS_EXECUTOR={EXECUTOR!r} is not one of {', '.join(EXECUTORS)}")
 
 defs = Definitions(
-    assets=[*TRAINING_ASSETS, *MONITORING_ASSETS],
+    assets=[*TRAINING_ASSETS, hpo_study, *MONITORING_ASSETS],
     asset_checks=ALL_CHECKS,
     jobs=[training_job, drift_job],
     sensors=[incoming_drift_sensor, automation_sensor],
     schedules=[retraining_schedule],
-    resources={"settings": YtsSettings()},
+    resources={"settings": YtsSettings(), "tracking": ExperimentTracking()},
     executor=EXECUTORS[EXECUTOR],
 )

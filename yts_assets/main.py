@@ -29,17 +29,23 @@ def ensure_dagster_home(paths: ProjectPaths) -> Path:
 
 
 def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an ExecuteInProcessResult
-    """(step, message of the root cause) for every failed step."""
+    """(step or 'resources', message of the first non-Dagster error) for every failed step or resource."""
     reasons = []
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            while error.cause is not None:
-                error = error.cause
-            message = error.message.strip()
-            if error.cls_name and message.split(": ", 1)[0].endswith(error.cls_name):
-                message = message.split(": ", 1)[1]
-            reasons.append((event.step_key, message))
+        if event.is_step_failure:
+            error, where = event.step_failure_data.error, event.step_key
+        elif event.is_resource_init_failure:
+            error, where = event.event_specific_data.error, "resources"
+        else:
+            continue
+        while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+            error = error.cause  # past Dagster's wrappers, to the error our code raised
+        if error is None:
+            continue
+        message = error.message.strip()
+        if error.cls_name and message.split(": ", 1)[0].endswith(error.cls_name):
+            message = message.split(": ", 1)[1]
+        reasons.append((where, message))
     return reasons
 
 
@@ -60,6 +66,9 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
     manifest_is_current = paths.training_manifest.is_file() and read_json(paths.training_manifest)["run_id"] == result.run_id
     if manifest_is_current:
         metrics = read_json(paths.training_metrics)["supervised"]
+        manifest = read_json(paths.training_manifest)
+        lines.append(f"hyperparameters: {manifest['hyperparameters']['source']}; "
+                     f"MLflow run: {manifest['mlflow_run_id'] or 'tracking off (YTS_ENABLE_MLFLOW=true turns it on)'}")
         lines.append("CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds):")
         lines.append(f"  {'target':<12}{'rows':>6}{'R2 model':>10}{'R2 base':>10}{'MAE model':>11}{'MAE base':>10}{'R2 raw':>9}")
         for target in TARGETS:

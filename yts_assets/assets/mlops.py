@@ -13,7 +13,9 @@ from ..checks.gate import failed_blocking_checks
 from ..ml.registry import record_rejection, register_run
 from .data import data_quality_report, feature_snapshot, processed_channels, raw_youtube_stats, training_baseline
 from .models import clustering_bundle, supervised_bundle, training_metrics
+from ..ml.experiment import log_reports
 from ..resources import YtsSettings
+from ..tracking import ExperimentTracking
 from .automation import AFTER_UPSTREAM_PASSES
 
 GROUP = "mlops"
@@ -35,16 +37,22 @@ class RegistryConfig(Config):
     description="Run id, UTC time, data path/sha256/source, training config, metrics, code and package "
                 "versions, and the path and sha256 of every artifact.",
 )
-def training_manifest(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+def training_manifest(context: AssetExecutionContext, settings: YtsSettings,
+                      tracking: ExperimentTracking) -> MaterializeResult:
     paths = settings.paths()
-    manifest = build_manifest(paths, context.run.run_id, read_json(paths.raw_source), read_json(paths.training_metrics))
+    manifest = build_manifest(paths, context.run.run_id, read_json(paths.raw_source), read_json(paths.training_metrics),
+                              mlflow_run_id=tracking.mlflow_run_id)
     digest = write_json(paths.training_manifest, manifest)
+    if tracking.active:
+        log_reports([paths.training_metrics, paths.data_quality_report, paths.training_baseline, paths.training_manifest])
     return MaterializeResult(metadata={
         **file_metadata(paths.training_manifest, digest),
         "run_id": MetadataValue.text(manifest["run_id"]),
         "data_source": MetadataValue.text(manifest["data"]["source"]),
         "data_sha256": MetadataValue.text(manifest["data"]["data_sha256"]),
         "code_version": MetadataValue.text(manifest["code_version"]),
+        "mlflow_run_id": MetadataValue.text(manifest["mlflow_run_id"] or "tracking off"),
+        "hyperparameter_source": MetadataValue.text(manifest["hyperparameters"]["source"]),
         "dagster/row_count": MetadataValue.int(len(manifest["artifacts"])),
         "artifacts": MetadataValue.md("| artifact | sha256 | bytes |\n| --- | --- | ---: |\n" + "\n".join(
             f"| {name} | `{a['sha256'][:16]}` | {a['bytes']} |" for name, a in manifest["artifacts"].items())),

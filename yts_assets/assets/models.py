@@ -1,23 +1,32 @@
 """Model assets: supervised regressors, clustering, and the metrics report."""
 
 
+import os
+
 import joblib
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetSelection, AutomationCondition, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from ..metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
 from ..ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
 from ..ml.dataset import read_processed
 from ..ml.features import ENCODED_FEATURES, MODEL_INPUTS
-from ..ml.files import write_csv, write_joblib, write_json
+from ..ml import hpo
+from ..ml.experiment import log_supervised
+from ..ml.files import read_json, sha256_file, write_csv, write_joblib, write_json
 from ..ml.plots import clusters_png, predicted_vs_actual_png
 from ..ml.training import TrainingConfig, train_supervised
 from ..resources import YtsSettings
+from ..tracking import ExperimentTracking
 from .automation import AFTER_UPSTREAM_PASSES
 from .data import processed_channels
 
 GROUP = "models"
+# supervised_bundle reads hpo_study when it exists; a study that was never run must not hold it back.
+AFTER_HPO_OPTIONAL = (AutomationCondition.eager().ignore(AssetSelection.assets("hpo_study"))
+                      & AutomationCondition.all_deps_blocking_checks_passed())
 TRAINING_DEFAULTS = TrainingConfig()
 CLUSTERING_DEFAULTS = ClusteringConfig()
 
@@ -32,6 +41,14 @@ class SupervisedConfig(Config):
     l2_regularization: float = TRAINING_DEFAULTS.l2_regularization
 
 
+class HpoConfig(Config):
+    n_trials: int | None = Field(default=None, ge=1, description="New trials per study; default YTS_OPTUNA_TRIALS or 20.")
+    timeout_seconds: float | None = Field(default=None, gt=0, description="Budget for all studies; default "
+                                                                          "YTS_OPTUNA_TIMEOUT_SECONDS or 300.")
+    cv_folds: int = TRAINING_DEFAULTS.cv_folds
+    random_seed: int = TRAINING_DEFAULTS.random_seed
+
+
 class ClusteringRunConfig(Config):
     kmeans_clusters: int = CLUSTERING_DEFAULTS.kmeans_clusters
     dbscan_eps: float = CLUSTERING_DEFAULTS.dbscan_eps
@@ -41,8 +58,39 @@ class ClusteringRunConfig(Config):
 
 @asset(
     group_name=GROUP,
-    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=[processed_channels],
+    kinds={"optuna", "json"},
+    code_version="1",
+    description="Opt-in Optuna search per target, nested in the reported CV: fold k's parameters are searched on "
+                "fold k's training rows only (inner 3-fold CV), the refit's on all rows. SQLite storage under "
+                "artifacts/optuna/ (studies resume); results in artifacts/reports/optuna_study.json, which "
+                "supervised_bundle applies.",
+)
+def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    training = TrainingConfig(cv_folds=config.cv_folds, random_seed=config.random_seed)
+    n_trials = config.n_trials or int(os.environ.get("YTS_OPTUNA_TRIALS", "20"))
+    timeout = config.timeout_seconds or float(os.environ.get("YTS_OPTUNA_TIMEOUT_SECONDS", "300"))
+    paths.optuna_storage.parent.mkdir(parents=True, exist_ok=True)
+    study = hpo.search(read_processed(paths.processed_csv), training, n_trials=n_trials, timeout_seconds=timeout,
+                       storage_url=f"sqlite:///{paths.optuna_storage}",
+                       data_tag=hpo.data_tag(sha256_file(paths.processed_csv), training), log=context.log.info)
+    digest = write_json(paths.optuna_study, study)
+    refit = {target: result["refit"] for target, result in study["targets"].items()}
+    return MaterializeResult(metadata={
+        **file_metadata(paths.optuna_study, digest),
+        "dagster/row_count": MetadataValue.int(sum(r["trials"] for r in refit.values())),
+        "trials_per_study": MetadataValue.int(n_trials),
+        "refit_params": MetadataValue.md("| target | inner-CV log R² | trials | parameters |\n| --- | ---: | ---: | --- |\n"
+                                         + "\n".join(f"| {t} | {r['best_inner_log_r2']:.3f} | {r['trials']} | "
+                                                      f"`{r['best_params']}` |" for t, r in refit.items())),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_HPO_OPTIONAL,
+    deps=[processed_channels, hpo_study],
     kinds={"scikitlearn", "joblib"},
     code_version="1",
     description=(
@@ -51,11 +99,19 @@ class ClusteringRunConfig(Config):
         "refit on all usable rows; growth uses only rows whose label is known."
     ),
 )
-def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, settings: YtsSettings) -> MaterializeResult:
+def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, settings: YtsSettings,
+                      tracking: ExperimentTracking) -> MaterializeResult:
     paths = settings.paths()
     processed = read_processed(paths.processed_csv)
-    bundle, results = train_supervised(processed, TrainingConfig(**config.model_dump()))
+    training = TrainingConfig(**config.model_dump())
+    study = read_json(paths.optuna_study) if paths.optuna_study.is_file() else None
+    tuned = hpo.tuned_parameters(study, training, hpo.data_tag(sha256_file(paths.processed_csv), training))
+    if study and not tuned:
+        context.log.warning(f"{paths.optuna_study} was searched on other data or folds: using the default parameters")
+    bundle, results = train_supervised(processed, training, tuned)
     digest = write_joblib(paths.supervised_bundle, bundle)
+    if tracking.active:
+        log_supervised(bundle, bundle["encoder"].encode(processed.head(5)))
     for target, result in results.items():
         context.log.info(f"{target}: CV log R² {result.model_metrics['log_r2']:.3f} "
                          f"(baseline {result.baseline_metrics['log_r2']:.3f}) on {result.rows} rows")
@@ -66,6 +122,9 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
         "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(MODEL_INPUTS)])),
         "encoded_features": MetadataValue.json(list(ENCODED_FEATURES)),
         "cv_metrics": metrics_markdown(bundle["metrics"]),
+        "hyperparameters": MetadataValue.json(bundle["hyperparameters"]["refit"]),
+        "hyperparameter_source": MetadataValue.text(bundle["hyperparameters"]["source"]),
+        "mlflow_run_id": MetadataValue.text(tracking.mlflow_run_id or "tracking off"),
         **{f"log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"]) for t, r in results.items()},
         "predicted_vs_actual": png_markdown(plot, "out-of-fold predictions against labels"),
     })
@@ -115,6 +174,7 @@ def training_metrics(settings: YtsSettings) -> MaterializeResult:
     clustering = joblib.load(paths.clustering_bundle)
     report = {
         "config": {"supervised": supervised["config"], "clustering": clustering["config"]},
+        "hyperparameters": supervised["hyperparameters"],
         "supervised": supervised["metrics"],
         "clustering": {"archetypes": clustering["archetypes"], "profiles": clustering["profiles"],
                        "dbscan": clustering["dbscan_summary"], "growth_handling": clustering["growth_handling"]},

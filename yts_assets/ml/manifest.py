@@ -48,8 +48,8 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def build_manifest(paths: ProjectPaths, run_id: str, source: dict[str, object],
-                   training_metrics: dict[str, object]) -> dict[str, object]:
+def build_manifest(paths: ProjectPaths, run_id: str, source: dict[str, object], training_metrics: dict[str, object],
+                   mlflow_run_id: str | None = None) -> dict[str, object]:
     artifacts = {}
     for name, path in artifact_files(paths).items():
         if not path.is_file():
@@ -63,6 +63,8 @@ def build_manifest(paths: ProjectPaths, run_id: str, source: dict[str, object],
         "data": {"source": source["kind"], "path": source["path"], "data_sha256": source["sha256"],
                  "rows": source["rows"], "processed_sha256": artifacts["processed_channels"]["sha256"]},
         "training_config": training_metrics["config"],
+        "hyperparameters": training_metrics["hyperparameters"],
+        "mlflow_run_id": mlflow_run_id,
         "metrics": training_metrics["supervised"],
         "clustering": training_metrics["clustering"],
         "code_version": code_version(),

@@ -98,6 +98,14 @@ class ProjectPaths:
         return self.reports_dir / "training_metrics.json"
 
     @property
+    def optuna_study(self) -> Path:
+        return self.reports_dir / "optuna_study.json"
+
+    @property
+    def optuna_storage(self) -> Path:
+        return self.artifact_dir / "optuna" / "optuna.db"
+
+    @property
     def data_quality_report(self) -> Path:
         return self.reports_dir / "data_quality_report.json"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,8 +41,28 @@ class TargetResult:
     model_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     fold_metrics: list[dict[str, float]]
+    fold_assignment_sha256: str
     oof_log_predictions: np.ndarray = field(repr=False)
     log_actual: np.ndarray = field(repr=False)
+
+
+TUNABLE = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
+
+
+def outer_folds(rows: int, config: TrainingConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The K folds behind every reported metric; hyperparameter search reuses them, never their test parts."""
+    return list(KFold(n_splits=config.cv_folds, shuffle=True, random_state=config.random_seed).split(np.arange(rows)))
+
+
+def fold_assignment_sha256(folds: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    digest = hashlib.sha256()
+    for _, test_index in folds:
+        digest.update(np.sort(test_index).tobytes())
+    return digest.hexdigest()
+
+
+def with_params(config: TrainingConfig, params: dict[str, Any] | None) -> TrainingConfig:
+    return replace(config, **{k: v for k, v in (params or {}).items() if k in TUNABLE})
 
 
 def make_regressor(config: TrainingConfig) -> HistGradientBoostingRegressor:
@@ -76,18 +98,20 @@ def usable_rows(processed: pd.DataFrame, column: str) -> pd.Series:
     return processed[column].notna() & (processed[column] >= 0)
 
 
-def cross_validate_target(encoder: FeatureEncoder, processed: pd.DataFrame, target: str,
-                          config: TrainingConfig) -> TargetResult:
+def cross_validate_target(encoder: FeatureEncoder, processed: pd.DataFrame, target: str, config: TrainingConfig,
+                          fold_params: list[dict[str, Any]] | None = None) -> TargetResult:
+    """K-fold CV beside the constant-median baseline; fold k may use its own tuned parameters."""
     column = TARGETS[target]
     rows = processed[usable_rows(processed, column)]
     features = encoder.encode(rows)
     log_target = np.log1p(rows[column].to_numpy(dtype=float))
-    folds = KFold(n_splits=config.cv_folds, shuffle=True, random_state=config.random_seed)
+    folds = outer_folds(len(rows), config)
     oof_model = np.empty_like(log_target)
     oof_baseline = np.empty_like(log_target)
     fold_metrics: list[dict[str, float]] = []
-    for fold, (train_index, test_index) in enumerate(folds.split(features)):
-        model = make_regressor(config).fit(features[train_index], log_target[train_index])
+    for fold, (train_index, test_index) in enumerate(folds):
+        fold_config = with_params(config, fold_params[fold] if fold_params else None)
+        model = make_regressor(fold_config).fit(features[train_index], log_target[train_index])
         oof_model[test_index] = model.predict(features[test_index])
         oof_baseline[test_index] = np.median(log_target[train_index])
         fold_metrics.append({
@@ -99,21 +123,31 @@ def cross_validate_target(encoder: FeatureEncoder, processed: pd.DataFrame, targ
         target=target, column=column, rows=len(rows),
         model_metrics=regression_metrics(log_target, oof_model),
         baseline_metrics=regression_metrics(log_target, oof_baseline),
-        fold_metrics=fold_metrics, oof_log_predictions=oof_model, log_actual=log_target,
+        fold_metrics=fold_metrics, fold_assignment_sha256=fold_assignment_sha256(folds),
+        oof_log_predictions=oof_model, log_actual=log_target,
     )
 
 
-def train_supervised(processed: pd.DataFrame, config: TrainingConfig) -> tuple[dict[str, object], dict[str, TargetResult]]:
-    """CV every target, then refit each on all its usable rows. Returns (bundle, CV results)."""
+def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
+                     tuned: dict[str, Any] | None = None) -> tuple[dict[str, object], dict[str, TargetResult]]:
+    """CV every target, then refit each on all its usable rows. Returns (bundle, CV results).
+
+    `tuned` (from the hyperparameter search) gives, per target, parameters for each CV fold
+    (searched on that fold's training rows only) and for the refit.
+    """
     encoder = FeatureEncoder.fit(processed)
     results: dict[str, TargetResult] = {}
     models: dict[str, HistGradientBoostingRegressor] = {}
+    refit_params: dict[str, dict[str, Any]] = {}
     # On ~1,000 rows, OpenMP thread start-up costs more than it saves.
     with threadpool_limits(limits=1):
         for target, column in TARGETS.items():
-            results[target] = cross_validate_target(encoder, processed, target, config)
+            target_tuning = (tuned or {}).get(target, {})
+            results[target] = cross_validate_target(encoder, processed, target, config, target_tuning.get("folds"))
+            refit_config = with_params(config, target_tuning.get("refit"))
+            refit_params[target] = {k: getattr(refit_config, k) for k in TUNABLE}
             rows = processed[usable_rows(processed, column)]
-            models[target] = make_regressor(config).fit(encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
+            models[target] = make_regressor(refit_config).fit(encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
     bundle = {
         "format": BUNDLE_FORMAT,
         "feature_importance": {target: permutation_importances(models[target], encoder, processed, column, config)
@@ -124,6 +158,11 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig) -> tuple[d
         "features": list(ENCODED_FEATURES),
         "target_transform": "log1p",
         "config": config.as_dict(),
+        "hyperparameters": {
+            "source": "optuna" if tuned else "defaults",
+            "refit": refit_params,
+            "folds": {t: v.get("folds") for t, v in (tuned or {}).items()},
+        },
         "metrics": {t: summarize_result(r) for t, r in results.items()},
     }
     return bundle, results
@@ -147,6 +186,7 @@ def summarize_result(result: TargetResult) -> dict[str, object]:
         "baseline": result.baseline_metrics,
         "skill_log_r2": result.model_metrics["log_r2"] - result.baseline_metrics["log_r2"],
         "folds": result.fold_metrics,
+        "fold_assignment_sha256": result.fold_assignment_sha256,
     }
 
 

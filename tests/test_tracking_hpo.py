@@ -1,0 +1,172 @@
+"""MLflow tracking through dagster-mlflow against a real local store, and Optuna search as an asset."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pytest
+
+from tests.conftest import run_graph
+from yts_assets.main import failure_reasons
+from yts_assets.ml import hpo
+from yts_assets.ml.dataset import process
+from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.files import read_json
+from yts_assets.ml.settings import ProjectPaths
+from yts_assets.ml.training import TUNABLE, TrainingConfig, outer_folds, usable_rows
+from yts_assets.tracking import ExperimentTracking
+
+REPO = Path(__file__).resolve().parents[1]
+HPO_CONFIG = {"ops": {"hpo_study": {"config": {"n_trials": 2, "timeout_seconds": 120}}}}
+
+
+def mlflow_client(paths: ProjectPaths):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{paths.artifact_dir / 'mlflow' / 'mlflow.db'}")
+    return mlflow.tracking.MlflowClient()
+
+
+def test_tracked_run_reads_back_from_mlflow(project: ProjectPaths, instance, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = run_graph(instance, tracking=ExperimentTracking(enabled=True))
+    assert result.success, failure_reasons(result)
+    manifest = read_json(project.training_manifest)
+    run_id = manifest["mlflow_run_id"]
+    assert run_id
+    [event] = result.asset_materializations_for_node("supervised_bundle")
+    assert event.metadata["mlflow_run_id"].value == run_id
+
+    client = mlflow_client(project)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.params["train_cv_folds"] == "5" and run.data.params["hyperparameter_source"] == "defaults"
+    assert run.data.params["earnings_max_iter"] == str(TrainingConfig().max_iter)
+    for target, metrics in manifest["metrics"].items():
+        assert run.data.metrics[f"{target}_log_r2"] == pytest.approx(metrics["model"]["log_r2"])
+        assert run.data.metrics[f"{target}_baseline_log_r2"] == pytest.approx(metrics["baseline"]["log_r2"])
+    reports = {Path(a.path).name for a in client.list_artifacts(run_id, "reports")}
+    assert reports == {"training_metrics.json", "data_quality_report.json", "training_baseline.json", "training_manifest.json"}
+    for target in ("subscribers", "earnings", "growth"):
+        [version] = client.search_model_versions(f"name='yts-{target}'")
+        assert version.run_id == run_id
+
+    import mlflow
+
+    info = mlflow.models.get_model_info(f"models:/yts-earnings/{version.version}")
+    assert info.signature is not None and info.saved_input_example_info is not None
+    loaded = mlflow.sklearn.load_model(f"models:/yts-earnings/{version.version}")
+    bundle = joblib.load(project.supervised_bundle)
+    probe = bundle["encoder"].encode_values([500.0], [8.0], ["Music"], ["India"])
+    assert loaded.predict(probe)[0] == pytest.approx(bundle["models"]["earnings"].predict(probe)[0])
+
+
+def test_a_failed_dagster_run_closes_its_mlflow_run_as_failed(project: ProjectPaths, instance):
+    result = run_graph(instance, tracking=ExperimentTracking(enabled=True),
+                       run_config={"ops": {"supervised_bundle": {"config": {"cv_folds": 1}}}})
+    assert not result.success
+    client = mlflow_client(project)
+    [run] = client.search_runs([client.get_experiment_by_name("yts").experiment_id])
+    assert run.data.tags["dagster_run_id"] == result.run_id and run.info.status == "FAILED"
+
+
+def test_tracking_off_imports_nothing_heavy_and_logs_nothing(project: ProjectPaths):
+    script = (
+        "import sys\n"
+        "from dagster import DagsterInstance\n"
+        "from tests.conftest import run_graph\n"
+        "with DagsterInstance.ephemeral() as instance:\n"
+        "    assert run_graph(instance).success\n"
+        "heavy = sorted(m for m in ('mlflow', 'dagster_mlflow', 'optuna') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"YTS_ENABLE_MLFLOW", "MLFLOW_TRACKING_URI"}}
+    completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "HEAVY []" in completed.stdout
+    assert not (project.artifact_dir / "mlflow").exists()
+    assert read_json(project.training_manifest)["mlflow_run_id"] is None
+
+
+def test_missing_mlflow_in_strict_mode_is_a_clear_error(project: ProjectPaths, instance, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    strict = run_graph(instance, tracking=ExperimentTracking(enabled=True, strict=True))
+    assert not strict.success
+    assert any("MLflow tracking is on but cannot be imported" in message and "pip install" in message
+               for _, message in failure_reasons(strict))
+    lenient = run_graph(instance, tracking=ExperimentTracking(enabled=True))
+    assert lenient.success and read_json(project.training_manifest)["mlflow_run_id"] is None
+
+
+def test_missing_optuna_is_a_clear_error(project: ProjectPaths, instance, monkeypatch):
+    assert run_graph(instance).success
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    result = run_graph(instance, selection="hpo_study", run_config=HPO_CONFIG)
+    assert not result.success
+    assert any("hpo_study needs optuna" in message for _, message in failure_reasons(result))
+
+
+def test_hpo_changes_the_bundle_and_keeps_the_evaluation_folds(project: ProjectPaths, instance):
+    assert run_graph(instance).success
+    before = joblib.load(project.supervised_bundle)
+    searched = run_graph(instance, selection="hpo_study", run_config=HPO_CONFIG)
+    assert searched.success
+    study = read_json(project.optuna_study)
+    assert run_graph(instance).success
+    after = joblib.load(project.supervised_bundle)
+
+    assert before["hyperparameters"]["source"] == "defaults" and after["hyperparameters"]["source"] == "optuna"
+    for target, result in study["targets"].items():
+        assert after["hyperparameters"]["refit"][target] == result["refit"]["best_params"]
+        assert set(result["refit"]["best_params"]) == set(TUNABLE)
+        assert after["hyperparameters"]["folds"][target] == [f["best_params"] for f in result["folds"]]
+        assert after["models"][target].max_iter == result["refit"]["best_params"]["max_iter"]
+        assert after["metrics"][target]["fold_assignment_sha256"] == before["metrics"][target]["fold_assignment_sha256"]
+    assert after["hyperparameters"]["refit"] != before["hyperparameters"]["refit"]
+    manifest = read_json(project.training_manifest)
+    assert manifest["hyperparameters"]["source"] == "optuna"
+    assert manifest["hyperparameters"]["refit"] == after["hyperparameters"]["refit"]
+
+    again = run_graph(instance, selection="hpo_study", run_config=HPO_CONFIG)
+    assert again.success
+    resumed = read_json(project.optuna_study)
+    assert all(r["refit"]["trials"] == 4 for r in resumed["targets"].values())  # the SQLite study resumed
+
+
+def test_search_never_sees_the_test_rows_of_a_reported_fold(monkeypatch, tmp_path):
+    processed = process(generate_demo_frame()).frame
+    config = TrainingConfig()
+    seen: list[int] = []
+    monkeypatch.setattr(hpo, "inner_cv_score", lambda X, y, cfg: seen.append(len(X)) or 0.0)
+    study = hpo.search(processed, config, n_trials=1, timeout_seconds=60, storage_url=f"sqlite:///{tmp_path / 'o.db'}",
+                       data_tag="t", log=lambda _: None)
+    expected = []
+    for column in ("subscribers", "highest_yearly_earnings", "growth_target"):
+        rows = int(usable_rows(processed, column).sum())
+        expected += [len(train) for train, _ in outer_folds(rows, config)] + [rows]
+    assert seen == expected
+    assert len(study["targets"]["growth"]["folds"]) == config.cv_folds
+
+
+def test_stale_search_results_are_not_applied():
+    config = TrainingConfig()
+    study = {"data_tag": "old", "cv_folds": 5, "random_seed": 42, "targets": {}}
+    assert hpo.tuned_parameters(study, config, "new") is None
+    assert hpo.tuned_parameters({**study, "cv_folds": 3}, config, "old") is None
+    assert hpo.tuned_parameters(study, config, "old") == {}
+
+
+def test_trials_come_from_the_environment(project: ProjectPaths, instance, monkeypatch):
+    assert run_graph(instance).success
+    monkeypatch.setenv("YTS_OPTUNA_TRIALS", "1")
+    assert run_graph(instance, selection="hpo_study").success
+    study = read_json(project.optuna_study)
+    assert study["trials_per_study"] == 1
+    assert all(f["trials"] == 1 for r in study["targets"].values() for f in r["folds"])

@@ -1,0 +1,136 @@
+"""Hyperparameter search with Optuna, nested inside the reported CV so it never scores on its folds.
+
+For each target and each outer fold k of the reported K-fold CV, a study searches on the
+training rows of fold k only (inner 3-fold CV); fold k of the reported metrics then uses
+those parameters. One more study per target searches all rows for the refit. Studies live in
+SQLite, keyed by target, fold and data hash, so a repeated search resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
+
+from .features import TARGETS, FeatureEncoder
+from .training import TUNABLE, TrainingConfig, make_regressor, outer_folds, usable_rows, with_params
+
+INNER_FOLDS = 3
+SEARCH_SPACE = {
+    "max_iter": {"low": 30, "high": 200, "type": "int"},
+    "learning_rate": {"low": 0.02, "high": 0.3, "type": "float", "log": True},
+    "max_leaf_nodes": {"low": 4, "high": 31, "type": "int"},
+    "min_samples_leaf": {"low": 5, "high": 60, "type": "int"},
+    "l2_regularization": {"low": 1e-3, "high": 10.0, "type": "float", "log": True},
+}
+assert set(SEARCH_SPACE) == set(TUNABLE)
+
+
+class OptunaMissingError(ImportError):
+    pass
+
+
+def import_optuna():  # noqa: ANN201 - the optuna module
+    try:
+        import optuna
+    except ImportError as exc:
+        raise OptunaMissingError(f"hpo_study needs optuna ({exc}); install it: pip install -c requirements.lock optuna") from exc
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def suggest(trial: Any) -> dict[str, Any]:
+    params = {}
+    for name, space in SEARCH_SPACE.items():
+        if space["type"] == "int":
+            params[name] = trial.suggest_int(name, space["low"], space["high"])
+        else:
+            params[name] = trial.suggest_float(name, space["low"], space["high"], log=space.get("log", False))
+    return params
+
+
+def inner_cv_score(features: np.ndarray, target: np.ndarray, config: TrainingConfig) -> float:
+    folds = KFold(n_splits=INNER_FOLDS, shuffle=True, random_state=config.random_seed + 1)
+    scores = []
+    for train_index, test_index in folds.split(features):
+        model = make_regressor(config).fit(features[train_index], target[train_index])
+        scores.append(r2_score(target[test_index], model.predict(features[test_index])))
+    return float(np.mean(scores))
+
+
+def search(processed: pd.DataFrame, config: TrainingConfig, *, n_trials: int, timeout_seconds: float,
+           storage_url: str, data_tag: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Run (or resume) every study; returns the tuned parameters and what the search saw."""
+    optuna = import_optuna()
+    encoder = FeatureEncoder.fit(processed)
+    deadline = time.monotonic() + timeout_seconds
+    studies_left = len(TARGETS) * (config.cv_folds + 1)
+    results: dict[str, Any] = {}
+    with threadpool_limits(limits=1):
+        for target, column in TARGETS.items():
+            rows = processed[usable_rows(processed, column)]
+            features = encoder.encode(rows)
+            labels = np.log1p(rows[column].to_numpy(dtype=float))
+            scopes = [(f"fold{k}", train_index) for k, (train_index, _) in enumerate(outer_folds(len(rows), config))]
+            scopes.append(("refit", np.arange(len(rows))))
+            target_results: dict[str, Any] = {"folds": []}
+            for scope, train_index in scopes:
+                study = optuna.create_study(
+                    study_name=f"yts-{target}-{scope}-{data_tag}", storage=storage_url, load_if_exists=True,
+                    direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.random_seed),
+                )
+                X, y = features[train_index], labels[train_index]
+
+                def objective(trial: Any, X: np.ndarray = X, y: np.ndarray = y) -> float:
+                    return inner_cv_score(X, y, with_params(config, suggest(trial)))
+
+                def progress(study: Any, trial: Any, target: str = target, scope: str = scope) -> None:
+                    log(f"{target}/{scope}: trial {trial.number} inner-CV log R² {trial.value:.4f} "
+                        f"(best {study.best_value:.4f})")
+
+                remaining = n_trials
+                if not study.trials:  # a new study always gets one trial, so it has a best
+                    study.optimize(objective, n_trials=1, callbacks=[progress])
+                    remaining -= 1
+                budget = max(deadline - time.monotonic(), 0.0) / studies_left
+                if remaining > 0 and budget > 0:
+                    study.optimize(objective, n_trials=remaining, timeout=budget, callbacks=[progress])
+                studies_left -= 1
+                summary = {"study": study.study_name, "best_params": study.best_params,
+                           "best_inner_log_r2": study.best_value, "trials": len(study.trials)}
+                if scope == "refit":
+                    target_results["refit"] = summary
+                else:
+                    target_results["folds"].append(summary)
+            results[target] = target_results
+    return {
+        "data_tag": data_tag,
+        "cv_folds": config.cv_folds,
+        "random_seed": config.random_seed,
+        "inner_folds": INNER_FOLDS,
+        "search_space": SEARCH_SPACE,
+        "trials_per_study": n_trials,
+        "storage": storage_url,
+        "targets": results,
+    }
+
+
+def data_tag(processed_sha256: str, config: TrainingConfig) -> str:
+    """Studies and results belong to one processed table and one outer CV."""
+    return f"{processed_sha256[:12]}-k{config.cv_folds}-s{config.random_seed}"
+
+
+def tuned_parameters(study: dict[str, Any] | None, config: TrainingConfig, data_tag: str) -> dict[str, Any] | None:
+    """The search's parameters in train_supervised's shape, or None when they do not fit this data and CV."""
+    matches = bool(study) and (study.get("data_tag"), study.get("cv_folds"), study.get("random_seed")) == (
+        data_tag, config.cv_folds, config.random_seed)
+    if not matches:
+        return None
+    return {target: {"folds": [f["best_params"] for f in result["folds"]], "refit": result["refit"]["best_params"]}
+            for target, result in study["targets"].items()}
