@@ -193,8 +193,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         return {"run_id": run.run_id, **report}
 
     @app.get("/mlops/capabilities")
-    async def capabilities() -> dict[str, object]:
-        if "definitions" not in capabilities_cache:
+    def capabilities() -> dict[str, object]:
+        if "definitions" not in capabilities_cache:  # imports Dagster once, in the threadpool
             capabilities_cache["definitions"] = definitions_summary()
         return {
             "installed": {key: package_version(name) for key, name in OPTIONAL_PACKAGES.items()},
@@ -213,8 +213,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         metrics.ready.set(1 if store.ready else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    # Sync handlers run in the threadpool: loading a run must not stall predictions.
     @app.post("/mlops/registry/promote")
-    async def promote_run(request: PromoteRequest, actor: Annotated[str, Depends(require_admin)]) -> dict[str, object]:
+    def promote_run(request: PromoteRequest, actor: Annotated[str, Depends(require_admin)]) -> dict[str, object]:
         try:
             updated = promote(config.paths, request.run_id, reason=request.reason, actor=actor)
         except RegistryError as exc:
@@ -223,7 +224,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         return {"active_run_id": updated["active_run_id"], "serving_run_id": store.current.run_id if store.current else None}
 
     @app.post("/mlops/registry/rollback")
-    async def rollback_run(request: RollbackRequest, actor: Annotated[str, Depends(require_admin)]) -> dict[str, object]:
+    def rollback_run(request: RollbackRequest, actor: Annotated[str, Depends(require_admin)]) -> dict[str, object]:
         try:
             updated = rollback(config.paths, reason=request.reason, actor=actor)
         except RegistryError as exc:

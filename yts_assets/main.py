@@ -29,13 +29,13 @@ def ensure_dagster_home(paths: ProjectPaths) -> Path:
 
 
 def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an ExecuteInProcessResult
-    """(step or 'resources', message of the first non-Dagster error) for every failed step or resource."""
+    """(where, message of the first non-Dagster error) for every failed step or resource."""
     reasons = []
     for event in result.all_events:
         if event.is_step_failure:
-            error, where = event.step_failure_data.error, event.step_key
+            error, where = event.step_failure_data.error, f"step {event.step_key}"
         elif event.is_resource_init_failure:
-            error, where = event.event_specific_data.error, "resources"
+            error, where = event.event_specific_data.error, "resource initialization"
         else:
             continue
         while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
@@ -61,12 +61,11 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
         status = "PASS" if evaluation.passed else ("FAIL" if evaluation.severity.value == "ERROR" else "WARN")
         label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         lines.append(f"  {status:<4} {label}" + ("" if evaluation.passed else f"  - {evaluation.description}"))
-    for step, reason in failure_reasons(result):
-        lines.append(f"  FAILED step {step}: {reason}")
-    manifest_is_current = paths.training_manifest.is_file() and read_json(paths.training_manifest)["run_id"] == result.run_id
-    if manifest_is_current:
+    for where, reason in failure_reasons(result):
+        lines.append(f"  FAILED {where}: {reason}")
+    manifest = read_json(paths.training_manifest) if paths.training_manifest.is_file() else None
+    if manifest and manifest["run_id"] == result.run_id:
         metrics = read_json(paths.training_metrics)["supervised"]
-        manifest = read_json(paths.training_manifest)
         lines.append(f"hyperparameters: {manifest['hyperparameters']['source']}; "
                      f"MLflow run: {manifest['mlflow_run_id'] or 'tracking off (YTS_ENABLE_MLFLOW=true turns it on)'}")
         lines.append("CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds):")
