@@ -199,7 +199,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         return {
             "installed": {key: package_version(name) for key, name in OPTIONAL_PACKAGES.items()},
             "enabled": {"mlflow": os.environ.get("YTS_ENABLE_MLFLOW", "").lower() == "true",
-                        "optuna": (config.paths.reports_dir / "optuna_study.json").is_file(),
+                        "optuna": config.paths.optuna_study.is_file(),
                         "payload_capture": capture is not None, "admin_api": bool(config.admin_token)},
             "definitions": capabilities_cache["definitions"],
             "model": {"ready": store.ready, "serving_run_id": store.current.run_id if store.current else None},
