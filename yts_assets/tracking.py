@@ -56,7 +56,10 @@ class ExperimentTracking(ConfigurableResource):
             return
         try:
             import mlflow
-            from dagster_mlflow.resources import MlFlow
+
+            with warnings.catch_warnings():  # dagster-mlflow marks its API beta; its version is pinned
+                warnings.simplefilter("ignore", BetaWarning)
+                from dagster_mlflow.resources import MlFlow
         except ImportError as exc:
             message = f"MLflow tracking is on but cannot be imported ({exc}); install it: {INSTALL_HINT}"
             if self.strict:
@@ -71,7 +74,7 @@ class ExperimentTracking(ConfigurableResource):
         if mlflow.get_experiment_by_name(self.experiment_name) is None:
             # current MLflow refuses the plain file store: SQLite metadata, explicit artifact folder
             mlflow.create_experiment(self.experiment_name, artifact_location=artifact_root.as_uri())
-        with warnings.catch_warnings():  # dagster-mlflow marks MlFlow as beta; we pin its version
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", BetaWarning)
             helper = MlFlow(SimpleNamespace(
                 log=context.log, dagster_run=context.run, run_id=context.run.run_id,
