@@ -87,7 +87,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.store, app.state.capture, app.state.metrics = store, capture, metrics
 
-    def serving_run() -> LoadedRun:
+    async def serving_run() -> LoadedRun:  # async: no threadpool hop on the hot path
         run = store.current
         if run is None:
             raise HTTPException(503, detail={"ready": False, "problems": store.status.problems})

@@ -152,19 +152,20 @@ def _commit(paths: ProjectPaths, registry: dict[str, Any], audit: dict[str, Any]
         os.fsync(handle.fileno())
 
 
+def _audit(action: str, run_id: str, previous: str | None, new: str | None, reason: str, actor: str) -> dict[str, Any]:
+    return {"time": utc_now(), "action": action, "run_id": run_id, "previous_active_run_id": previous,
+            "new_active_run_id": new, "reason": reason, "actor": actor}
+
+
 def _activate(paths: ProjectPaths, registry: dict[str, Any], run_id: str, action: str, reason: str, actor: str) -> dict[str, Any]:
-    previous = registry["active_run_id"]
+    audit = _audit(action, run_id, registry["active_run_id"], run_id, reason, actor)
     registry["active_run_id"] = run_id
-    audit = {"time": utc_now(), "action": action, "run_id": run_id, "previous_active_run_id": previous,
-             "new_active_run_id": run_id, "reason": reason, "actor": actor}
     _commit(paths, registry, audit)
     return registry
 
 
 def _unchanged_audit(registry: dict[str, Any], action: str, run_id: str, reason: str, actor: str) -> dict[str, Any]:
-    active = registry["active_run_id"]
-    return {"time": utc_now(), "action": action, "run_id": run_id, "previous_active_run_id": active,
-            "new_active_run_id": active, "reason": reason, "actor": actor}
+    return _audit(action, run_id, registry["active_run_id"], registry["active_run_id"], reason, actor)
 
 
 def active_run(registry: dict[str, Any]) -> dict[str, Any] | None:
