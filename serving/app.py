@@ -142,16 +142,13 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
 
     @app.post("/predict/simulate", response_model=SimulateResponse)
     async def predict_simulate(request: SimulateRequest, run: Run) -> dict[str, object]:
-        if request.uploads_max < request.uploads_min:
-            raise HTTPException(422, detail="uploads_max must be greater than or equal to uploads_min")
         if request.scale == "log":
             uploads = np.expm1(np.linspace(np.log1p(request.uploads_min), np.log1p(request.uploads_max), request.points))
         else:
             uploads = np.linspace(request.uploads_min, request.uploads_max, request.points)
-        points = predictor.simulate(run, request.category, request.country, request.age, uploads)
+        points, warnings = predictor.simulate(run, request.category, request.country, request.age, uploads)
         metrics.predictions.labels("simulate").inc(len(points))
-        return {"run_id": run.run_id, "points": points,
-                "warnings": predictor.vocabulary_warnings(run, request.category, request.country)}
+        return {"run_id": run.run_id, "points": points, "warnings": warnings}
 
     @app.post("/predict/recommendation", response_model=RecommendationResponse)
     async def predict_recommendation(item: PredictRequest, run: Run) -> dict[str, object]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from yts_assets.ml.clustering import assign_archetypes
 from yts_assets.ml.drift import drift_report
+from yts_assets.ml.features import ENCODED_FEATURES
 from yts_assets.ml.training import predict
 
 from .schemas import PredictRequest
@@ -16,10 +17,15 @@ from .store import LoadedRun
 OUTPUT_NAMES = {"subscribers": "predicted_subscribers", "earnings": "predicted_earnings", "growth": "predicted_growth"}
 
 
-def vocabulary_warnings(run: LoadedRun, category: str, country: str) -> list[str]:
-    encoder = run.supervised["encoder"]
+CATEGORY_CODE = ENCODED_FEATURES.index("category_code")
+COUNTRY_CODE = ENCODED_FEATURES.index("country_code")
+
+
+def vocabulary_warnings(encoded_row: np.ndarray, category: str, country: str) -> list[str]:
+    """Unknown values already encoded as NaN (blank ones never get this far): no second lookup."""
     return [f"{field} {value!r} is not in the training vocabulary; the model treats it as unknown"
-            for field, value in (("category", category), ("country", country)) if not encoder.known(field, value)]
+            for field, value, code in (("category", category, encoded_row[CATEGORY_CODE]),
+                                       ("country", country, encoded_row[COUNTRY_CODE])) if np.isnan(code)]
 
 
 def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> list[dict[str, object]]:
@@ -31,18 +37,21 @@ def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> list[dict[
     rows = []
     for index, item in enumerate(items):
         row: dict[str, object] = {OUTPUT_NAMES[t]: float(values[index]) for t, values in predictions.items()}
-        row["warnings"] = vocabulary_warnings(run, item.category, item.country)
+        row["warnings"] = vocabulary_warnings(features[index], item.category, item.country)
         rows.append(row)
     return rows
 
 
-def simulate(run: LoadedRun, category: str, country: str, age: float, uploads: np.ndarray) -> list[dict[str, float]]:
+def simulate(run: LoadedRun, category: str, country: str, age: float,
+             uploads: np.ndarray) -> tuple[list[dict[str, float]], list[str]]:
+    """Predictions along a range of uploads, and the vocabulary warnings of the fixed inputs."""
     encoder = run.supervised["encoder"]
     count = len(uploads)
     features = encoder.encode_values(uploads, np.full(count, age), [category] * count, [country] * count)
     predictions = predict(run.supervised, features)
-    return [{"uploads": float(u), **{OUTPUT_NAMES[t]: float(v[i]) for t, v in predictions.items()}}
-            for i, u in enumerate(uploads)]
+    points = [{"uploads": float(u), **{OUTPUT_NAMES[t]: float(v[i]) for t, v in predictions.items()}}
+              for i, u in enumerate(uploads)]
+    return points, vocabulary_warnings(features[0], category, country)
 
 
 def recommend(run: LoadedRun, item: PredictRequest, prediction: dict[str, object]) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from yts_assets.ml.payloads import ChannelInput
 
@@ -57,6 +57,12 @@ class SimulateRequest(BaseModel):
     uploads_max: float = Field(ge=0, le=10_000_000)
     points: int = Field(default=20, ge=2, le=MAX_SIMULATION_POINTS)
     scale: Literal["linear", "log"] = "linear"
+
+    @model_validator(mode="after")
+    def range_is_ordered(self) -> "SimulateRequest":
+        if self.uploads_max < self.uploads_min:
+            raise ValueError("uploads_max must be greater than or equal to uploads_min")
+        return self
 
 
 class SimulatedPoint(BaseModel):

@@ -76,10 +76,6 @@ class FeatureEncoder:
             frame["country"].astype(object).where(frame["country"].notna(), None),
         )
 
-    def known(self, column: str, value: str) -> bool:
-        lookup = self._category_codes if column == "category" else self._country_codes
-        return value.strip().casefold() in lookup
-
 
 def feature_snapshot(processed: pd.DataFrame, event_timestamp: str) -> pd.DataFrame:
     """One row per channel: stable id, model inputs, targets and the observation time."""
