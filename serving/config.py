@@ -1,17 +1,12 @@
-"""Service settings, read from the environment once at start-up."""
+"""Service settings, read from the environment (yts_assets.core.config) once at start-up."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from yts_assets.ml.settings import ProjectPaths
-
-
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+from yts_assets.core import config
+from yts_assets.core.paths import ProjectPaths
 
 
 @dataclass(frozen=True)
@@ -25,6 +20,7 @@ class ServingConfig:
     capture_rotate_records: int = 1_000
     capture_rotate_seconds: float = 60.0
     capture_flush_seconds: float = 1.0
+    tracking_enabled: bool = False
 
     @property
     def incoming_dir(self) -> Path:
@@ -32,15 +28,15 @@ class ServingConfig:
 
     @classmethod
     def from_env(cls) -> "ServingConfig":
-        capture_dir = os.environ.get("YTS_CAPTURE_DIR")
         return cls(
             paths=ProjectPaths.from_env(),
-            admin_token=os.environ.get("YTS_ADMIN_TOKEN") or None,
-            registry_poll_seconds=float(os.environ.get("YTS_REGISTRY_POLL_SECONDS", "1.0")),
-            capture_enabled=_flag("YTS_CAPTURE_ENABLED", True),
-            capture_dir=Path(capture_dir) if capture_dir else None,
-            capture_buffer_records=int(os.environ.get("YTS_CAPTURE_BUFFER_RECORDS", "10000")),
-            capture_rotate_records=int(os.environ.get("YTS_CAPTURE_ROTATE_RECORDS", "1000")),
-            capture_rotate_seconds=float(os.environ.get("YTS_CAPTURE_ROTATE_SECONDS", "60")),
-            capture_flush_seconds=float(os.environ.get("YTS_CAPTURE_FLUSH_SECONDS", "1.0")),
+            admin_token=config.ADMIN_TOKEN.get(),
+            registry_poll_seconds=config.REGISTRY_POLL_SECONDS.get(),
+            capture_enabled=config.CAPTURE_ENABLED.get(),
+            capture_dir=config.CAPTURE_DIR.get(),
+            capture_buffer_records=config.CAPTURE_BUFFER_RECORDS.get(),
+            capture_rotate_records=config.CAPTURE_ROTATE_RECORDS.get(),
+            capture_rotate_seconds=config.CAPTURE_ROTATE_SECONDS.get(),
+            capture_flush_seconds=config.CAPTURE_FLUSH_SECONDS.get(),
+            tracking_enabled=config.ENABLE_MLFLOW.get(),
         )

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from yts_assets.ml.payloads import ChannelInput
+from yts_assets.core.payloads import ChannelInput
 
 MAX_BATCH = 500
 MAX_SIMULATION_POINTS = 200

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import joblib
-
-from yts_assets.ml.files import read_json
-from yts_assets.ml.registry import PUBLISHED_MANIFEST, RegistryError, load_registry, run_dir, verify_published_run
-from yts_assets.ml.settings import ProjectPaths
+from yts_assets.core.files import read_json
+from yts_assets.core.registry import PUBLISHED_MANIFEST, RegistryError, load_registry, run_dir, verify_published_run
+from yts_assets.core.paths import ProjectPaths
+from yts_assets.ml.models import ClusteringModel, SupervisedModel
 
 log = logging.getLogger("yts.serving")
 RETRY_SECONDS = 10.0
@@ -25,8 +24,8 @@ class LoadedRun:
 
     run_id: str
     manifest: dict[str, Any]
-    supervised: dict[str, Any]
-    clustering: dict[str, Any]
+    supervised: SupervisedModel
+    clustering: ClusteringModel
     baseline: dict[str, Any]
     loaded_at: str
 
@@ -48,8 +47,8 @@ def load_published_run(paths: ProjectPaths, run_id: str) -> LoadedRun:
     return LoadedRun(
         run_id=run_id,
         manifest=manifest,
-        supervised=joblib.load(files["supervised_bundle"]),
-        clustering=joblib.load(files["clustering_bundle"]),
+        supervised=SupervisedModel.load(files["supervised_bundle"]),
+        clustering=ClusteringModel.load(files["clustering_bundle"]),
         baseline=read_json(files["training_baseline"]),
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

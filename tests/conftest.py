@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated project root per test, and the real dataset from ../shared."""
+"""Shared fixtures: an isolated project root per test, the real dataset, and graph runs through training_job."""
 
 from __future__ import annotations
 
@@ -6,21 +6,28 @@ import os
 from pathlib import Path
 
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult
 
-from yts_assets.assets.models import hpo_study
-from yts_assets.definitions import TRAINING_ASSETS, ALL_CHECKS
-from yts_assets.ml.settings import ProjectPaths
-from yts_assets.resources import YtsSettings
+from yts_assets.core.files import sha256_file
+from yts_assets.core.paths import REAL_CSV_NAME, ProjectPaths
+from yts_assets.definitions import TRAINING_JOB, build_definitions
+from yts_assets.resources import GatePolicyResource, YtsSettings
 from yts_assets.tracking import ExperimentTracking
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_CSV = REPO_ROOT.parent / "shared" / "data" / "Global YouTube Statistics.csv"
+# Read once, before any fixture isolates the environment.
+DATA_PATH_AT_START = os.environ.get("YTS_DATA_PATH")
+
+
+def real_csv_candidates() -> list[Path]:
+    """Where the real-data tests look, in order: YTS_DATA_PATH, data/, ../shared/data/."""
+    candidates = [Path(DATA_PATH_AT_START).expanduser()] if DATA_PATH_AT_START else []
+    return candidates + [REPO_ROOT / "data" / REAL_CSV_NAME, REPO_ROOT.parent / "shared" / "data" / REAL_CSV_NAME]
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
-    """An empty project root with its own artifacts; no real data unless a test asks for it."""
+    """An empty project root with its own artifacts; demo data unless a test asks for the real CSV."""
     monkeypatch.setenv("YTS_PROJECT_ROOT", str(tmp_path))
     monkeypatch.setenv("YTS_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     monkeypatch.delenv("YTS_DATA_PATH", raising=False)
@@ -30,11 +37,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
 
 @pytest.fixture(scope="session")
 def real_csv() -> Path:
-    if not REAL_CSV.is_file():
+    candidates = real_csv_candidates()
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        tried = ", ".join(str(p) for p in candidates)
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the real-data tests, but {REAL_CSV} is missing")
-        pytest.skip(f"real dataset not present at {REAL_CSV}")
-    return REAL_CSV
+            pytest.fail(f"CI must run the real-data tests, but the dataset is not at any of: {tried}")
+        pytest.skip(f"real dataset not found (tried {tried}); set YTS_DATA_PATH")
+    return found
 
 
 @pytest.fixture
@@ -49,23 +59,25 @@ def instance() -> DagsterInstance:
         yield ephemeral
 
 
-def run_graph(instance: DagsterInstance, selection: str | None = None, run_config: dict | None = None,
-              settings: YtsSettings | None = None, tracking: ExperimentTracking | None = None):
-    """Materialize the graph in-process, like the main job, and return the result."""
-    return materialize(
-        [*TRAINING_ASSETS, hpo_study, *ALL_CHECKS],
-        selection=selection or AssetSelection.assets(*TRAINING_ASSETS),
-        instance=instance,
-        resources={"settings": settings or YtsSettings(), "tracking": tracking or ExperimentTracking()},
-        run_config=run_config,
-        raise_on_error=False,
-    )
+def run_graph(instance: DagsterInstance, selection: str | AssetSelection | None = None, run_config: dict | None = None,
+              settings: YtsSettings | None = None, tracking: ExperimentTracking | None = None,
+              gate_policy: GatePolicyResource | None = None) -> ExecuteInProcessResult:
+    """Run the code location's training_job in-process, like yts-run (a selection runs a subset of it);
+    assets outside training_job (hpo_study) run through the implicit asset job."""
+    defs = build_definitions(settings=settings, tracking=tracking, gate_policy=gate_policy)
+    job = defs.resolve_job_def(TRAINING_JOB)
+    if selection is not None:
+        chosen = AssetSelection.assets(selection) if isinstance(selection, str) else selection
+        graph = defs.resolve_asset_graph()
+        assets, checks = chosen.resolve(graph), chosen.resolve_checks(graph)
+        if not assets <= job.asset_layer.selected_asset_keys:
+            job = defs.resolve_implicit_global_asset_job_def()
+        job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
+    return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file under folder, to prove nothing changed."""
-    from yts_assets.ml.files import sha256_file
-
     if not folder.exists():
         return {}
     return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()

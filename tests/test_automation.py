@@ -17,8 +17,8 @@ from dagster import (
 
 from tests.conftest import run_graph
 from yts_assets.definitions import defs
-from yts_assets.ml.registry import load_registry
-from yts_assets.ml.settings import ProjectPaths
+from yts_assets.core.registry import load_registry
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.resources import YtsSettings
 from yts_assets.schedules import DEFAULT_RETRAIN_CRON, build_retraining_schedule, retraining_schedule
 from yts_assets.sensors import incoming_drift_sensor

@@ -14,9 +14,9 @@ import pytest
 from tests.conftest import run_graph
 from yts_assets.definitions import TRAINING_ASSETS, MONITORING_ASSETS, defs
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.files import sha256_file
-from yts_assets.ml.registry import find_run, load_registry, promote, read_audit, verify_published_run
-from yts_assets.ml.settings import ProjectPaths
+from yts_assets.core.files import sha256_file
+from yts_assets.core.registry import find_run, load_registry, promote, read_audit, verify_published_run
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.checks.monitoring import payload_drift
 from dagster import AssetSelection, materialize
 

@@ -14,9 +14,9 @@ from yts_assets.definitions import TRAINING_ASSETS, defs
 from yts_assets.main import failure_reasons
 from yts_assets.ml.dataset import read_processed
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.files import read_json, sha256_file
-from yts_assets.ml.registry import load_registry, read_audit, rollback, verify_published_run
-from yts_assets.ml.settings import ProjectPaths
+from yts_assets.core.files import read_json, sha256_file
+from yts_assets.core.registry import load_registry, read_audit, rollback, verify_published_run
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml.training import predict
 
 ASSET_NAMES = [a.key.to_user_string() for a in TRAINING_ASSETS]

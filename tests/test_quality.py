@@ -11,7 +11,7 @@ import pytest
 from yts_assets.ml import model_quality, quality
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.files import sha256_file
+from yts_assets.core.files import sha256_file
 
 THRESHOLDS = quality.QualityThresholds()
 

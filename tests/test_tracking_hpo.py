@@ -16,8 +16,8 @@ from yts_assets.main import failure_reasons
 from yts_assets.ml import hpo
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.files import read_json
-from yts_assets.ml.settings import ProjectPaths
+from yts_assets.core.files import read_json
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml.training import TUNABLE, TrainingConfig, outer_folds, usable_rows
 from yts_assets.tracking import ExperimentTracking
 

@@ -1,35 +1,41 @@
-"""The yts code location: `dagster dev -w workspace.yaml` or `dg dev` loads `defs`."""
+"""The yts code location: defs/ loaded by Dagster, plus the resources and the executor.
 
-import os
+`dg dev`, `dagster dev -w workspace.yaml` and `dg check defs` load `defs`. Entry points (the CLI and
+the tests) call `build_definitions()`, which can swap resources for a run.
+"""
 
-from dagster import Definitions, in_process_executor, multiprocess_executor
+from pathlib import Path
 
-from .checks import data as data_checks
-from .checks import mlops as mlops_checks
-from .checks import models as model_checks
-from .checks import monitoring as monitoring_checks
-from .jobs import MONITORING_ASSETS, TRAINING_ASSETS, drift_job, training_job
-from .assets.models import hpo_study
-from .resources import YtsSettings
-from .schedules import retraining_schedule
-from .sensors import automation_sensor, incoming_drift_sensor
+from dagster import Definitions, ExecutorDefinition, definitions, in_process_executor, load_from_defs_folder, multiprocess_executor
+
+from .core import config
+from .resources import GatePolicyResource, YtsSettings
 from .tracking import ExperimentTracking
 
-TRAINING_CHECKS = [*data_checks.DATA_CHECKS, *model_checks.MODEL_CHECKS, mlops_checks.artifacts_match_manifest]
-ALL_CHECKS = [*TRAINING_CHECKS, monitoring_checks.payload_drift]
-MAIN_JOB_NAME = training_job.name
 # In-process by default: on 2 cores, a process per step costs more than the steps (DESIGN.md).
-EXECUTORS = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
-EXECUTOR = os.environ.get("YTS_EXECUTOR", "in_process")
-if EXECUTOR not in EXECUTORS:
-    raise ValueError(f"YTS_EXECUTOR={EXECUTOR!r} is not one of {', '.join(EXECUTORS)}")
+EXECUTORS: dict[str, ExecutorDefinition] = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
+TRAINING_JOB = "training_job"
 
-defs = Definitions(
-    assets=[*TRAINING_ASSETS, hpo_study, *MONITORING_ASSETS],
-    asset_checks=ALL_CHECKS,
-    jobs=[training_job, drift_job],
-    sensors=[incoming_drift_sensor, automation_sensor],
-    schedules=[retraining_schedule],
-    resources={"settings": YtsSettings(), "tracking": ExperimentTracking()},
-    executor=EXECUTORS[EXECUTOR],
-)
+
+def executor_from_env() -> ExecutorDefinition:
+    name = config.EXECUTOR.get()
+    if name not in EXECUTORS:
+        raise config.ConfigError(f"{config.EXECUTOR.name}={name!r} is not one of {', '.join(EXECUTORS)}")
+    return EXECUTORS[name]
+
+
+def build_definitions(settings: YtsSettings | None = None, tracking: ExperimentTracking | None = None,
+                      gate_policy: GatePolicyResource | None = None) -> Definitions:
+    return Definitions.merge(
+        load_from_defs_folder(path_within_project=Path(__file__).parent),
+        Definitions(
+            resources={"settings": settings or YtsSettings(), "tracking": tracking or ExperimentTracking(),
+                       "gate_policy": gate_policy or GatePolicyResource.from_env()},
+            executor=executor_from_env(),
+        ),
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    return build_definitions()

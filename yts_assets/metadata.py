@@ -1,4 +1,4 @@
-"""Metadata a person reads in the Dagster UI: path, hash, row count, schema, previews, plots."""
+"""What a person reads in the Dagster UI: metadata (path, hash, row count, schema, previews, plots) and check results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import (
+    AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, TableColumn, TableSchema,
+)
+
+from .ml.quality import CheckOutcome
 
 
 def file_metadata(path: Path, sha256: str) -> dict[str, Any]:
@@ -37,3 +41,23 @@ def metrics_markdown(metrics: dict[str, dict[str, Any]]) -> MetadataValue:
         lines.append(f"| {target} | {m['rows']} | {m['model']['log_r2']:.3f} | {m['baseline']['log_r2']:.3f} | "
                      f"{m['model']['log_mae']:.3f} | {m['baseline']['log_mae']:.3f} | {m['model']['r2']:.3f} |")
     return MetadataValue.md("\n".join(lines))
+
+
+def check_label(asset_key: AssetKey, check_name: str) -> str:
+    return f"{asset_key.to_user_string()}:{check_name}"
+
+
+def check_result(context: AssetCheckExecutionContext, check_name: str, outcome: CheckOutcome) -> AssetCheckResult:
+    """A plain CheckOutcome as Dagster's result: ERROR when the check's spec is blocking, else WARN. Writes nothing."""
+    [spec] = [s for s in context.check_specs if s.name == check_name]
+    if spec.blocking and not outcome.passed:
+        context.log.error(f"blocking check {check_label(spec.asset_key, check_name)} failed: {outcome.description}")
+    return AssetCheckResult(
+        asset_key=spec.asset_key,
+        check_name=check_name,
+        passed=outcome.passed,
+        severity=AssetCheckSeverity.ERROR if spec.blocking else AssetCheckSeverity.WARN,
+        description=outcome.description,
+        metadata={key: value if isinstance(value, (int, float, str)) else MetadataValue.json(value)
+                  for key, value in outcome.metadata.items()},
+    )

@@ -1,11 +1,18 @@
-"""Typed Dagster resources: where the project lives and which data it reads."""
+"""Typed Dagster resources: where the project lives (`settings`) and the gate policy (`gate_policy`)."""
 
+from __future__ import annotations
 
-from dagster import ConfigurableResource
-from pydantic import Field
+import dataclasses
+import typing
+from typing import Any
 
+from dagster import Config, ConfigurableResource
+from pydantic import Field, create_model
+
+from .core import config
+from .core.paths import ProjectPaths
 from .ml.dataset import DEFAULT_REFERENCE_YEAR
-from .ml.settings import ProjectPaths
+from .ml.policy import DriftThresholds, GatePolicy, PromotionPolicy, QualityLimits, SkillMinimums
 from .ml.source import SourceMode
 
 
@@ -17,9 +24,6 @@ class YtsSettings(ConfigurableResource):
     data_source: SourceMode = Field(default="auto", description="auto: the real CSV if found, else demo; real: fail without it; demo.")
     reference_year: int = Field(default=DEFAULT_REFERENCE_YEAR, description="Year the dataset describes; `age` is computed against it.")
 
-    champion_tolerance: float = Field(default=0.05, description="How far below the active run's CV log R² a "
-                                      "candidate may fall before no_regression_against_champion fails.")
-
     def paths(self) -> ProjectPaths:
         return ProjectPaths.from_env(self.project_root, self.artifact_dir)
 
@@ -27,3 +31,45 @@ class YtsSettings(ConfigurableResource):
     def snapshot_timestamp(self) -> str:
         """Observation time of the dataset's features: the end of the reference year, not the wall clock."""
         return f"{self.reference_year}-12-31T00:00:00+00:00"
+
+
+def config_class(policy: type) -> type[Config]:
+    """A Dagster Config with the fields, defaults and meanings of a policy dataclass: declared once, in ml/policy.py."""
+    hints = typing.get_type_hints(policy)
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(policy):
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()  # type: ignore[misc]
+        fields[item.name] = (hints[item.name], Field(default=default, description=item.metadata.get("doc")))
+    return create_model(f"{policy.__name__}Config", __base__=Config, **fields)
+
+
+QualityLimitsConfig = config_class(QualityLimits)
+SkillMinimumsConfig = config_class(SkillMinimums)
+DriftThresholdsConfig = config_class(DriftThresholds)
+POLICY_FIELDS = {f.name: f for f in dataclasses.fields(GatePolicy)}
+
+
+class GatePolicyResource(ConfigurableResource):
+    """The gate policy as run or resource config: `resources: {gate_policy: {config: {champion_tolerance: 0.02}}}`."""
+
+    quality: QualityLimitsConfig = Field(default_factory=QualityLimitsConfig, description="data-quality limits")  # type: ignore[valid-type]
+    skill: SkillMinimumsConfig = Field(default_factory=SkillMinimumsConfig, description="model skill minimums")  # type: ignore[valid-type]
+    drift: DriftThresholdsConfig = Field(default_factory=DriftThresholdsConfig, description="drift thresholds")  # type: ignore[valid-type]
+    champion_tolerance: float = Field(default=POLICY_FIELDS["champion_tolerance"].default,
+                                      description=POLICY_FIELDS["champion_tolerance"].metadata["doc"])
+    promotion_policy: PromotionPolicy = Field(default=POLICY_FIELDS["promotion_policy"].default,
+                                              description=POLICY_FIELDS["promotion_policy"].metadata["doc"])
+
+    @classmethod
+    def from_env(cls) -> "GatePolicyResource":
+        """Defaults, with the drift sensor's high-severity share from YTS_RETRAIN_HIGH_SEVERITY_SHARE."""
+        return cls(drift=DriftThresholdsConfig(max_high_severity_share=config.RETRAIN_HIGH_SEVERITY_SHARE.get()))
+
+    def policy(self) -> GatePolicy:
+        return GatePolicy(
+            quality=QualityLimits(**self.quality.model_dump()),  # type: ignore[attr-defined]
+            skill=SkillMinimums(**self.skill.model_dump()),  # type: ignore[attr-defined]
+            drift=DriftThresholds(**self.drift.model_dump()),  # type: ignore[attr-defined]
+            champion_tolerance=self.champion_tolerance,
+            promotion_policy=self.promotion_policy,
+        )

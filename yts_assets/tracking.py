@@ -1,11 +1,12 @@
 """Experiment tracking through dagster-mlflow, switched on by config or YTS_ENABLE_MLFLOW=true.
 
-Off, it imports nothing from MLflow. On, it opens (or resumes, in multiprocess runs) one MLflow
-run per Dagster run through dagster-mlflow's MlFlow helper, tagged with the Dagster run id, and
-closes it when the run's execution ends: FINISHED, or FAILED if any step failed.
+Off, it imports nothing from MLflow (importing it costs about a second). On, it opens (or resumes,
+in multiprocess runs) one MLflow run per Dagster run through dagster-mlflow's MlFlow helper,
+tagged with the Dagster run id, and closes it when the run's execution ends: FINISHED, or FAILED
+if any step failed. A store that cannot be reached fails the run in strict mode; otherwise the run
+goes on untracked, with a warning.
 """
 
-import os
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,17 +14,12 @@ from types import SimpleNamespace
 from dagster import BetaWarning, ConfigurableResource, DagsterEventType, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from .ml.settings import ProjectPaths
-
-INSTALL_HINT = "pip install -c requirements.lock dagster-mlflow mlflow"
+from .core import config
+from .core.paths import ProjectPaths
 
 
 class ExperimentTrackingError(RuntimeError):
     """Tracking was requested in strict mode but cannot work."""
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class ExperimentTracking(ConfigurableResource):
@@ -31,12 +27,13 @@ class ExperimentTracking(ConfigurableResource):
     tracking_uri: str | None = Field(default=None, description="Default MLFLOW_TRACKING_URI, else SQLite under "
                                                               "$YTS_ARTIFACT_DIR/mlflow/mlflow.db.")
     experiment_name: str = "yts"
-    strict: bool = Field(default=False, description="Fail when MLflow is missing, instead of warning.")
+    strict: bool = Field(default=False, description="Fail the run when the MLflow store cannot be used, instead of "
+                                                    "warning and running untracked.")
     _mlflow_run_id: str | None = PrivateAttr(default=None)
     _previous_uri_env: str | None = PrivateAttr(default=None)
 
     def is_enabled(self) -> bool:
-        return self.enabled if self.enabled is not None else env_flag("YTS_ENABLE_MLFLOW")
+        return self.enabled if self.enabled is not None else bool(config.ENABLE_MLFLOW.get())
 
     @property
     def active(self) -> bool:
@@ -48,28 +45,31 @@ class ExperimentTracking(ConfigurableResource):
 
     def resolved_uri(self) -> tuple[str, Path]:
         folder = ProjectPaths.from_env().artifact_dir / "mlflow"
-        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{folder / 'mlflow.db'}"
+        uri = self.tracking_uri or config.MLFLOW_TRACKING_URI.get() or f"sqlite:///{folder / 'mlflow.db'}"
         return uri, folder / "artifacts"
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         if not self.is_enabled():
             return
+        self._previous_uri_env = config.MLFLOW_TRACKING_URI.raw()
         try:
-            import mlflow
-
-            with warnings.catch_warnings():  # dagster-mlflow marks its API beta; its version is pinned
-                warnings.simplefilter("ignore", BetaWarning)
-                from dagster_mlflow.resources import MlFlow
-        except ImportError as exc:
-            message = f"MLflow tracking is on but cannot be imported ({exc}); install it: {INSTALL_HINT}"
+            self._mlflow_run_id = self._start_run(context)
+        except Exception as exc:  # noqa: BLE001 - any store failure is reported the same way
+            config.MLFLOW_TRACKING_URI.set(self._previous_uri_env)
+            message = f"MLflow tracking is on but the store {self.resolved_uri()[0]} cannot be used: {exc}"
             if self.strict:
                 raise ExperimentTrackingError(message) from exc
             context.log.warning(message + "; this run is not tracked")
-            return
+
+    def _start_run(self, context: InitResourceContext) -> str:
+        import mlflow
+
+        with warnings.catch_warnings():  # dagster-mlflow marks its API beta; its version is pinned
+            warnings.simplefilter("ignore", BetaWarning)
+            from dagster_mlflow.resources import MlFlow
         uri, artifact_root = self.resolved_uri()
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self._previous_uri_env = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(uri)  # which also exports MLFLOW_TRACKING_URI; teardown restores it
         if mlflow.get_experiment_by_name(self.experiment_name) is None:
             # current MLflow refuses the plain file store: SQLite metadata, explicit artifact folder
@@ -81,7 +81,7 @@ class ExperimentTracking(ConfigurableResource):
                 resource_config={"experiment_name": self.experiment_name, "mlflow_tracking_uri": uri,
                                  "extra_tags": {"yts_job": context.run.job_name}},
             ))
-        self._mlflow_run_id = helper.mlflow_run_id or mlflow.active_run().info.run_id
+        return helper.mlflow_run_id or mlflow.active_run().info.run_id
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if not self.active:
@@ -90,7 +90,4 @@ class ExperimentTracking(ConfigurableResource):
 
         failures = context.instance.get_records_for_run(context.run.run_id, of_type=DagsterEventType.STEP_FAILURE).records
         mlflow.end_run(status="FAILED" if failures else "FINISHED")
-        if self._previous_uri_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = self._previous_uri_env
+        config.MLFLOW_TRACKING_URI.set(self._previous_uri_env)

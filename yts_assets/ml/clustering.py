@@ -10,6 +10,7 @@ from sklearn.cluster import DBSCAN, KMeans
 from sklearn.preprocessing import StandardScaler
 
 from .features import channel_id
+from .models import ClusteringModel
 
 CLUSTER_INPUTS: dict[str, str] = {
     "uploads": "uploads",
@@ -73,8 +74,8 @@ def name_archetypes(centroids_z: np.ndarray) -> list[str]:
     return [name or f"Mixed profile {i}" for i, name in enumerate(names)]
 
 
-def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple[dict[str, object], pd.DataFrame]:
-    """Returns (bundle, clustered channels table)."""
+def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple[ClusteringModel, pd.DataFrame]:
+    """Returns (model, clustered channels table)."""
     logs, growth_fill = cluster_matrix(processed)
     scaler = StandardScaler().fit(logs)
     scaled = scaler.transform(logs)
@@ -93,23 +94,17 @@ def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple
     })
     profiles = cluster_profiles(table, kmeans.cluster_centers_, archetypes)
     dbscan_labels = set(dbscan.labels_.tolist())
-    bundle = {
-        "format": 1,
-        "inputs": dict(CLUSTER_INPUTS),
-        "growth_fill_log1p": growth_fill,
-        "growth_handling": GROWTH_HANDLING,
-        "scaler": scaler,
-        "kmeans": kmeans,
-        "dbscan": dbscan,
-        "archetypes": archetypes,
-        "profiles": profiles,
-        "dbscan_summary": {
-            "clusters": len(dbscan_labels - {-1}),
-            "noise_points": int((dbscan.labels_ == -1).sum()),
-        },
-        "config": config.as_dict(),
-    }
-    return bundle, table
+    model = ClusteringModel(
+        scaler=scaler,
+        kmeans=kmeans,
+        archetypes=archetypes,
+        profiles=profiles,
+        dbscan_summary={"clusters": len(dbscan_labels - {-1}), "noise_points": int((dbscan.labels_ == -1).sum())},
+        growth_fill_log1p=growth_fill,
+        growth_handling=GROWTH_HANDLING,
+        config=config.as_dict(),
+    )
+    return model, table
 
 
 def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: list[str]) -> list[dict[str, object]]:
@@ -126,13 +121,6 @@ def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: l
             "growth_known_share": round(float(members["growth_known"].mean()), 4) if len(members) else 0.0,
         })
     return profiles
-
-
-def assign_archetypes(bundle: dict[str, object], values: np.ndarray) -> list[str]:
-    """KMeans archetype for rows of (uploads, subscribers, earnings, growth)."""
-    logs, _ = log_inputs(values, growth_fill=bundle["growth_fill_log1p"])  # type: ignore[arg-type]
-    labels = bundle["kmeans"].predict(bundle["scaler"].transform(logs))  # type: ignore[attr-defined]
-    return [bundle["archetypes"][label] for label in labels]  # type: ignore[index]
 
 
 def _float_or_none(value: float) -> float | None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.files import sha256_bytes
+
 RAW_COLUMNS: tuple[str, ...] = (
     "rank", "Youtuber", "subscribers", "video views", "category", "Title", "uploads",
     "Country", "Abbreviation", "channel_type", "video_views_rank", "country_rank",
@@ -104,8 +106,6 @@ def validate_required_numbers(frame: pd.DataFrame, path: Path) -> None:
 
 
 def load_raw(path: Path, data: bytes | None = None) -> RawDataset:
-    from .files import sha256_bytes
-
     if data is None:
         data = path.read_bytes()
     frame, encoding = parse_raw_csv(data, path)

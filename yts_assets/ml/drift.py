@@ -9,25 +9,17 @@ Everything is vectorized: 500 records take a few milliseconds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+
+from .policy import DriftThresholds
 
 MISSING = "__missing__"
 UNSEEN = "__unseen__"
 PSI_EPSILON = 1e-4
 SEVERITIES = ("low", "medium", "high")
-
-
-@dataclass(frozen=True)
-class DriftSettings:
-    z_threshold: float = 3.0
-    min_category_frequency: float = 0.01
-    psi_threshold: float = 0.25
-    max_high_severity_share: float = 0.10
-    # Below this many records a PSI is mostly sampling noise: it is reported but does not raise risk.
-    min_psi_records: int = 100
 
 
 def transform(name: str, values: np.ndarray, baseline: Mapping[str, Any]) -> np.ndarray:
@@ -63,7 +55,7 @@ def _category_keys(records: Sequence[Mapping[str, Any]], name: str) -> list[str]
 
 
 def drift_report(records: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any],
-                 settings: DriftSettings = DriftSettings()) -> dict[str, Any]:
+                 thresholds: DriftThresholds = DriftThresholds()) -> dict[str, Any]:
     """Severity per record and a batch summary with PSI per feature and `is_drift_risk`."""
     total = len(records)
     numeric_names = list(baseline["numeric"])
@@ -91,7 +83,7 @@ def drift_report(records: Sequence[Mapping[str, Any]], baseline: Mapping[str, An
         keys = _category_keys(records, name)
         freq = np.array([frequencies.get(k, 0.0) for k in keys])
         record_frequency[name] = freq
-        rare[:, column] = freq < settings.min_category_frequency
+        rare[:, column] = freq < thresholds.min_category_frequency
         present = [k for k in keys if k != MISSING]
         if present:  # PSI over present values: the API never sends a missing category or country
             observed = {k: v for k, v in frequencies.items() if k != MISSING}
@@ -103,18 +95,18 @@ def drift_report(records: Sequence[Mapping[str, Any]], baseline: Mapping[str, An
             noise_floor[name] = (len(vocabulary) - 1) / len(present)
 
     abs_z = np.abs(z_scores)
-    issues = (abs_z > settings.z_threshold).sum(axis=1) + rare.sum(axis=1)
-    extreme = (abs_z > 2 * settings.z_threshold).any(axis=1)
+    issues = (abs_z > thresholds.z_threshold).sum(axis=1) + rare.sum(axis=1)
+    extreme = (abs_z > 2 * thresholds.z_threshold).any(axis=1)
     severity_index = np.where((issues >= 2) | extreme, 2, np.where(issues == 1, 1, 0))
 
-    psi_counts = total >= settings.min_psi_records
+    psi_counts = total >= thresholds.min_psi_records
     drifted = {name: value for name, value in psi_by_feature.items()
-               if psi_counts and value > settings.psi_threshold + noise_floor.get(name, 0.0)}
+               if psi_counts and value > thresholds.psi_threshold + noise_floor.get(name, 0.0)}
     high = int((severity_index == 2).sum())
     high_share = high / total if total else 0.0
-    is_drift_risk = bool(drifted) or high_share > settings.max_high_severity_share
-    medium_signal = high_share > settings.max_high_severity_share / 2 or (psi_counts and any(
-        v > settings.psi_threshold / 2 + noise_floor.get(k, 0.0) for k, v in psi_by_feature.items()))
+    is_drift_risk = bool(drifted) or high_share > thresholds.max_high_severity_share
+    medium_signal = high_share > thresholds.max_high_severity_share / 2 or (psi_counts and any(
+        v > thresholds.psi_threshold / 2 + noise_floor.get(k, 0.0) for k, v in psi_by_feature.items()))
     summary = {
         "total": total,
         "severity_counts": {s: int((severity_index == i).sum()) for i, s in enumerate(SEVERITIES)},
@@ -126,23 +118,23 @@ def drift_report(records: Sequence[Mapping[str, Any]], baseline: Mapping[str, An
         "drifted_features": sorted(drifted),
         "is_drift_risk": is_drift_risk,
         "batch_severity": "high" if is_drift_risk else ("medium" if medium_signal else "low"),
-        "settings": settings.__dict__,
+        "settings": asdict(thresholds),
     }
     return {"summary": summary, "records": _record_details(records, numeric_names, categorical_names, z_scores,
-                                                           record_frequency, severity_index, settings)}
+                                                           record_frequency, severity_index, thresholds)}
 
 
 def _record_details(records: Sequence[Mapping[str, Any]], numeric_names: list[str], categorical_names: list[str],
                     z_scores: np.ndarray, frequency: dict[str, np.ndarray], severity_index: np.ndarray,
-                    settings: DriftSettings) -> list[dict[str, Any]]:
+                    thresholds: DriftThresholds) -> list[dict[str, Any]]:
     rounded = np.round(z_scores, 3).tolist()
     frequencies = {name: np.round(values, 4).tolist() for name, values in frequency.items()}
     details = []
     for i in range(len(records)):
         flags = [f"{name} z={rounded[i][j]:+.2f}" for j, name in enumerate(numeric_names)
-                 if abs(rounded[i][j]) > settings.z_threshold]
+                 if abs(rounded[i][j]) > thresholds.z_threshold]
         flags += [f"{name} {'unseen' if frequencies[name][i] == 0 else 'rare'} ({records[i].get(name)!r})"
-                  for name in categorical_names if frequencies[name][i] < settings.min_category_frequency]
+                  for name in categorical_names if frequencies[name][i] < thresholds.min_category_frequency]
         details.append({
             "index": i,
             "severity": SEVERITIES[severity_index[i]],
@@ -151,3 +143,10 @@ def _record_details(records: Sequence[Mapping[str, Any]], numeric_names: list[st
             "flags": flags,
         })
     return details
+
+
+def batch_drift_summaries(payloads: Any, baseline: Mapping[str, Any],
+                          thresholds: DriftThresholds = DriftThresholds()) -> dict[str, dict[str, Any]]:
+    """The drift summary of every batch in a payload table (a DataFrame with a `batch` column)."""
+    return {str(name): drift_report(group.to_dict("records"), baseline, thresholds)["summary"]
+            for name, group in payloads.groupby("batch", sort=True)}

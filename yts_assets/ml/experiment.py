@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .features import ENCODED_FEATURES
+from .models import SupervisedModel
 
 REGISTERED_MODEL_PREFIX = "yts"
 # MLflow stores sklearn models with skops, which asks to trust the tree nodes of our own models.
@@ -26,24 +27,24 @@ def flat_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
     return flat
 
 
-def log_supervised(bundle: dict[str, Any], example_features: np.ndarray) -> None:
+def log_supervised(model: SupervisedModel, example_features: np.ndarray) -> None:
     """Params, CV metrics beside the baseline, and each model with a signature and input example."""
     import mlflow
     import mlflow.sklearn
     import sklearn
     from mlflow.models import infer_signature
 
-    mlflow.log_params({f"train_{k}": v for k, v in bundle["config"].items()})
-    mlflow.log_params({"features": ",".join(ENCODED_FEATURES), "target_transform": bundle["target_transform"],
-                       "hyperparameter_source": bundle["hyperparameters"]["source"]})
-    for target, params in bundle["hyperparameters"]["refit"].items():
+    mlflow.log_params({f"train_{k}": v for k, v in model.config.items()})
+    mlflow.log_params({"features": ",".join(ENCODED_FEATURES), "target_transform": model.target_transform,
+                       "hyperparameter_source": model.hyperparameters["source"]})
+    for target, params in model.hyperparameters["refit"].items():
         mlflow.log_params({f"{target}_{k}": v for k, v in params.items()})
-    mlflow.log_metrics(flat_metrics(bundle["metrics"]))
-    for target, model in bundle["models"].items():
+    mlflow.log_metrics(flat_metrics(model.metrics))
+    for target, regressor in model.regressors.items():
         mlflow.sklearn.log_model(
-            model,
+            regressor,
             name=f"{target}_model",
-            signature=infer_signature(example_features, model.predict(example_features)),
+            signature=infer_signature(example_features, regressor.predict(example_features)),
             input_example=example_features,
             registered_model_name=f"{REGISTERED_MODEL_PREFIX}-{target}",
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .drift import DriftSettings, drift_report
-from .files import sha256_file
-from .payloads import batch_files, batch_signature, read_batch
+from .drift import drift_report
+from .policy import DriftThresholds
+from ..core.files import sha256_file
+from ..core.payloads import batch_files, batch_signature, read_batch
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class IncomingScan:
 
 
 def scan_incoming(incoming: Path, seen: dict[str, str], baseline: dict[str, Any] | None,
-                  settings: DriftSettings) -> IncomingScan:
+                  thresholds: DriftThresholds) -> IncomingScan:
     """New or changed batches since `seen` (name -> signature).
 
     A batch that cannot be read is reported and left out of `seen`, so it is read again on the
@@ -53,7 +54,7 @@ def scan_incoming(incoming: Path, seen: dict[str, str], baseline: dict[str, Any]
         now_seen[path.name] = signature
         if not batch.accepted:
             problems.append(f"{path.name}: no valid record ({len(batch.rejected)} malformed lines)")
-        summary = drift_report(batch.accepted, baseline, settings)["summary"] if baseline and batch.accepted else None
+        summary = drift_report(batch.accepted, baseline, thresholds)["summary"] if baseline and batch.accepted else None
         decisions.append(BatchDecision(
             name=path.name, content_sha256=digest, accepted=len(batch.accepted), rejected=len(batch.rejected),
             summary=summary, retrain=bool(summary and summary["is_drift_risk"]),

@@ -5,20 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
-from .files import sha256_file
+from ..core.files import sha256_file
+from .models import SupervisedModel
+from .policy import SkillMinimums
 from .quality import CheckOutcome
-from .training import predict
 
 PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
 
 
-def skill_over_baseline(target: str, metrics: dict[str, Any], min_skill: float = 0.05,
-                        min_log_r2: float = 0.1) -> CheckOutcome:
+def skill_over_baseline(target: str, metrics: dict[str, Any], minimums: SkillMinimums = SkillMinimums()) -> CheckOutcome:
     """Skill means beating the constant-median baseline on the same folds by `min_skill` log R², and
     explaining at least `min_log_r2` of the variance (a median baseline scores below 0 on skewed labels)."""
+    min_skill, min_log_r2 = minimums.min_skill, minimums.min_log_r2
     model, baseline = metrics["model"]["log_r2"], metrics["baseline"]["log_r2"]
     skill = model - baseline
     passed = skill >= min_skill and model >= min_log_r2
@@ -67,11 +67,9 @@ def bundle_integrity(path: Path, expected_sha256: str | None) -> CheckOutcome:
         return CheckOutcome(False, f"{path.name} changed after it was written (sha256 {actual[:12]} != {expected_sha256[:12]})",
                             {"expected_sha256": expected_sha256, "actual_sha256": actual})
     try:
-        bundle = joblib.load(path)
-        encoder = bundle["encoder"]
-        features = encoder.encode_values([PROBE_ROW["uploads"]], [PROBE_ROW["age"]],
-                                         [PROBE_ROW["category"]], [PROBE_ROW["country"]])
-        predictions = {t: float(v[0]) for t, v in predict(bundle, features).items()}
+        model = SupervisedModel.load(path)
+        predictions = {t: float(v[0]) for t, v in model.predict([PROBE_ROW["uploads"]], [PROBE_ROW["age"]],
+                                                                [PROBE_ROW["category"]], [PROBE_ROW["country"]]).items()}
     except Exception as exc:  # noqa: BLE001 - any load or predict failure is the finding
         return CheckOutcome(False, f"{path.name} does not load or predict: {type(exc).__name__}: {exc}",
                             {"sha256": actual})

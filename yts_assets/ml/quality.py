@@ -10,7 +10,8 @@ import pandas as pd
 
 from .dataset import RAW_COLUMNS, YOUTUBE_FOUNDED_YEAR
 from .features import TARGETS
-from .files import sha256_file
+from ..core.files import sha256_file
+from .policy import QualityLimits
 from .vocabulary import CATEGORIES, COUNTRIES
 
 
@@ -19,21 +20,6 @@ class CheckOutcome:
     passed: bool
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class QualityThresholds:
-    min_rows: int = 100
-    max_rows: int = 100_000
-    default_max_null_rate: float = 0.25
-    # Columns the models cannot do without allow no nulls; growth labels are a third missing in 2023.
-    max_null_rate: dict[str, float] = field(default_factory=lambda: {
-        "youtuber": 0.0, "subscribers": 0.0, "uploads": 0.0, "highest_yearly_earnings": 0.0,
-        "category": 0.15, "country": 0.25, "created_year": 0.05, "subscribers_for_last_30_days": 0.5,
-        "growth_target": 0.5, "age": 0.05,
-    })
-    max_unknown_vocabulary_share: float = 0.05
-    min_known_labels: int = 100
 
 
 NON_NEGATIVE_COLUMNS = (
@@ -58,7 +44,7 @@ def raw_schema(raw: pd.DataFrame) -> CheckOutcome:
     )
 
 
-def row_count(frame: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+def row_count(frame: pd.DataFrame, thresholds: QualityLimits) -> CheckOutcome:
     rows = len(frame)
     passed = thresholds.min_rows <= rows <= thresholds.max_rows
     return CheckOutcome(
@@ -80,7 +66,7 @@ def duplicate_channels(raw: pd.DataFrame) -> CheckOutcome:
     )
 
 
-def null_rates(processed: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+def null_rates(processed: pd.DataFrame, thresholds: QualityLimits) -> CheckOutcome:
     rates = processed.isna().mean()
     limits = {c: thresholds.max_null_rate.get(c, thresholds.default_max_null_rate) for c in processed.columns}
     over = {c: {"null_rate": round(float(rates[c]), 4), "limit": limits[c]} for c in processed.columns if rates[c] > limits[c]}
@@ -117,7 +103,7 @@ def created_year_range(processed: pd.DataFrame, reference_year: int) -> CheckOut
     )
 
 
-def vocabulary(processed: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+def vocabulary(processed: pd.DataFrame, thresholds: QualityLimits) -> CheckOutcome:
     unknown: dict[str, dict[str, int]] = {}
     shares: dict[str, float] = {}
     for column, known in (("category", CATEGORIES), ("country", COUNTRIES)):
@@ -135,7 +121,7 @@ def vocabulary(processed: pd.DataFrame, thresholds: QualityThresholds) -> CheckO
     )
 
 
-def known_labels(processed: pd.DataFrame, thresholds: QualityThresholds) -> CheckOutcome:
+def known_labels(processed: pd.DataFrame, thresholds: QualityLimits) -> CheckOutcome:
     known = {target: int((processed[column].notna() & (processed[column] >= 0)).sum()) for target, column in TARGETS.items()}
     short = {t: n for t, n in known.items() if n < thresholds.min_known_labels}
     return CheckOutcome(

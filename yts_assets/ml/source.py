@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..core import config
+from ..core.files import read_json, write_bytes, write_json
+from ..core.paths import ProjectPaths
 from .dataset import DatasetError, RawDataset, load_raw
 from .demo import demo_csv_bytes
-from .files import read_json, write_bytes, write_json
-from .settings import ENV_DATA_PATH, ENV_PROJECT_ROOT, ProjectPaths
 
 SourceKind = Literal["real", "demo"]
 SourceMode = Literal["auto", "real", "demo"]
@@ -32,15 +32,15 @@ class RawSource:
 
 def locate_real_csv(paths: ProjectPaths, mode: SourceMode = "auto") -> Path | None:
     """The real CSV to read, or None for the demo. An explicit path that is missing is an error."""
-    explicit = os.environ.get(ENV_DATA_PATH)
+    explicit = config.DATA_PATH.get()
+    name = config.DATA_PATH.name
     tried: list[Path] = []
-    if explicit and mode != "demo":
-        candidate = Path(explicit).expanduser()
-        if candidate.is_file():
-            return candidate.resolve()
+    if explicit is not None and mode != "demo":
+        if explicit.is_file():
+            return explicit.resolve()
         raise DatasetError(
-            f"{ENV_DATA_PATH} points to {candidate}, which does not exist or is not a file. "
-            f"Fix or unset {ENV_DATA_PATH} (unset, yts looks at {paths.default_real_csv}, then uses demo data)."
+            f"{name} points to {explicit}, which does not exist or is not a file. "
+            f"Fix or unset {name} (unset, yts looks at {paths.default_real_csv}, then uses demo data)."
         )
     if mode == "demo":
         return None
@@ -51,8 +51,8 @@ def locate_real_csv(paths: ProjectPaths, mode: SourceMode = "auto") -> Path | No
         raise DatasetError(
             "The real dataset was requested but not found. Tried: "
             + ", ".join(str(p) for p in tried)
-            + f". Set {ENV_DATA_PATH} to the CSV, or put it at data/Global YouTube Statistics.csv under the "
-            f"project root ({ENV_PROJECT_ROOT}, currently {paths.root})."
+            + f". Set {name} to the CSV, or put it at data/Global YouTube Statistics.csv under the "
+            f"project root ({config.PROJECT_ROOT.name}, currently {paths.root})."
         )
     return None
 

@@ -14,9 +14,8 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from .features import ENCODED_FEATURES, MODEL_INPUTS, TARGETS, FeatureEncoder
-
-BUNDLE_FORMAT = 1
+from .features import MODEL_INPUTS, TARGETS
+from .models import FeatureEncoder, SupervisedModel
 
 
 @dataclass(frozen=True)
@@ -129,8 +128,8 @@ def cross_validate_target(encoder: FeatureEncoder, processed: pd.DataFrame, targ
 
 
 def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
-                     tuned: dict[str, Any] | None = None) -> tuple[dict[str, object], dict[str, TargetResult]]:
-    """CV every target, then refit each on all its usable rows. Returns (bundle, CV results).
+                     tuned: dict[str, Any] | None = None) -> tuple[SupervisedModel, dict[str, TargetResult]]:
+    """CV every target, then refit each on all its usable rows. Returns (model, CV results).
 
     `tuned` (from the hyperparameter search) gives, per target, parameters for each CV fold
     (searched on that fold's training rows only) and for the refit.
@@ -148,24 +147,20 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
             refit_params[target] = {k: getattr(refit_config, k) for k in TUNABLE}
             rows = processed[usable_rows(processed, column)]
             models[target] = make_regressor(refit_config).fit(encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
-    bundle = {
-        "format": BUNDLE_FORMAT,
-        "feature_importance": {target: permutation_importances(models[target], encoder, processed, column, config)
-                               for target, column in TARGETS.items()},
-        "encoder": encoder,
-        "models": models,
-        "targets": dict(TARGETS),
-        "features": list(ENCODED_FEATURES),
-        "target_transform": "log1p",
-        "config": config.as_dict(),
-        "hyperparameters": {
+    model = SupervisedModel(
+        encoder=encoder,
+        regressors=models,
+        metrics={t: summarize_result(r) for t, r in results.items()},
+        hyperparameters={
             "source": "optuna" if tuned else "defaults",
             "refit": refit_params,
             "folds": {t: v.get("folds") for t, v in (tuned or {}).items()},
         },
-        "metrics": {t: summarize_result(r) for t, r in results.items()},
-    }
-    return bundle, results
+        config=config.as_dict(),
+        feature_importance={target: permutation_importances(models[target], encoder, processed, column, config)
+                            for target, column in TARGETS.items()},
+    )
+    return model, results
 
 
 def permutation_importances(model: HistGradientBoostingRegressor, encoder: FeatureEncoder, processed: pd.DataFrame,
@@ -188,9 +183,3 @@ def summarize_result(result: TargetResult) -> dict[str, object]:
         "folds": result.fold_metrics,
         "fold_assignment_sha256": result.fold_assignment_sha256,
     }
-
-
-def predict(bundle: dict[str, object], features: np.ndarray) -> dict[str, np.ndarray]:
-    """Raw-space predictions for every target from an encoded feature matrix."""
-    models: dict[str, HistGradientBoostingRegressor] = bundle["models"]  # type: ignore[assignment]
-    return {target: np.expm1(model.predict(features)) for target, model in models.items()}

@@ -1,0 +1,39 @@
+"""Recommendation advice: the predicted channel's archetype, how unusual the input is, and what to do."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from yts_assets.ml.drift import drift_report
+
+from .schemas import PredictRequest
+from .store import LoadedRun
+
+
+def recommend(run: LoadedRun, item: PredictRequest, prediction: dict[str, object]) -> dict[str, object]:
+    """Archetype of the predicted channel, how far the input is from the training data, and advice."""
+    values = np.array([[item.uploads, prediction["predicted_subscribers"], prediction["predicted_earnings"],
+                        prediction["predicted_growth"]]])
+    archetype = run.clustering.assign(values)[0]
+    record = drift_report([item.model_dump()], run.baseline)["records"][0]
+    profile = run.clustering.profile(archetype)
+    median = profile["median"]
+    advice = []
+    if median["uploads"] and item.uploads < median["uploads"]:
+        advice.append(f"Upload more: '{archetype}' channels have a median of {median['uploads']:,.0f} uploads, "
+                      f"against your {item.uploads:,.0f}.")
+    if median["growth"] and float(prediction["predicted_growth"]) < median["growth"]:
+        advice.append(f"Predicted 30-day growth ({float(prediction['predicted_growth']):,.0f}) is below the "
+                      f"archetype median ({median['growth']:,.0f}): review posting cadence and topics.")
+    if median["earnings"] and float(prediction["predicted_earnings"]) < median["earnings"]:
+        advice.append("Predicted earnings are below the archetype median: diversify monetization "
+                      "(memberships, sponsorships).")
+    if prediction["warnings"]:
+        advice.append("Category or country is not in the training data: treat these predictions as rough.")
+    if record["severity"] != "low":
+        advice.append(f"The input is unusual for the training data ({', '.join(record['flags'])}): "
+                      "predictions are less reliable.")
+    if not advice:
+        advice.append(f"At or above the '{archetype}' medians on every measure: keep the current strategy.")
+    return {"archetype": archetype, "risk_level": record["severity"], "drift_flags": record["flags"],
+            "recommendations": advice}

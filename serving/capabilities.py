@@ -1,0 +1,81 @@
+"""What this installation can do, without importing the Dagster code location into the API process.
+
+The definitions come from `dg list defs --json`, run once in a subprocess (bounded) and cached.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = {"dagster": "dagster", "webserver": "dagster-webserver", "mlflow": "mlflow",
+            "dagster_mlflow": "dagster-mlflow", "optuna": "optuna"}
+LIST_TIMEOUT_SECONDS = 60.0
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def installed_packages() -> dict[str, str | None]:
+    return {key: package_version(name) for key, name in PACKAGES.items()}
+
+
+def project_dir() -> Path | None:
+    """The source tree holding yts_assets and its pyproject.toml (an editable install or a checkout)."""
+    spec = importlib.util.find_spec("yts_assets")
+    if spec is None or spec.origin is None:
+        return None
+    root = Path(spec.origin).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def summarize(listing: dict[str, Any]) -> dict[str, Any]:
+    def names(kind: str, key: str = "name") -> list[str]:
+        return sorted(item[key] for item in listing.get(kind, []) if not str(item[key]).startswith("__"))
+
+    return {"loads": True, "jobs": names("jobs"), "sensors": names("sensors"), "schedules": names("schedules"),
+            "assets": names("assets", "asset_key"), "asset_checks": len(listing.get("asset_checks", []))}
+
+
+def list_definitions() -> dict[str, Any]:
+    root = project_dir()
+    dg = Path(sys.executable).with_name("dg")
+    command = str(dg) if dg.exists() else shutil.which("dg")
+    if root is None or command is None:
+        return {"loads": False, "error": "dg or the project's pyproject.toml is not available in this installation"}
+    try:
+        completed = subprocess.run([command, "list", "defs", "--json"], cwd=root, capture_output=True, text=True,
+                                   timeout=LIST_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        return {"loads": False, "error": f"`dg list defs` took over {LIST_TIMEOUT_SECONDS:.0f}s"}
+    if completed.returncode != 0:
+        return {"loads": False, "error": completed.stderr.strip()[-2000:] or f"dg exited {completed.returncode}"}
+    try:
+        return summarize(json.loads(completed.stdout))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return {"loads": False, "error": f"unexpected `dg list defs --json` output: {exc}"}
+
+
+class DefinitionsSummary:
+    """Lists the definitions once, on first use; later calls return the cached summary."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._summary: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            if self._summary is None:
+                self._summary = list_definitions()
+            return self._summary

@@ -1,0 +1,157 @@
+"""What the service records about its traffic: Prometheus metrics and payload capture.
+
+Metrics: labelled by route template, method and status, never the raw path.
+
+Payload capture: accepted prediction inputs become JSON-lines batches in data/incoming/. Requests
+only append to a bounded in-memory buffer; a background thread writes it out. A batch is written
+as `.capture-*.jsonl.part` and renamed to `capture-*.jsonl` when it rotates, so the drift sensor
+only ever sees complete files. A full buffer drops records (counted), and a write error is logged
+and counted: capture never fails a prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("yts_http_requests_total", "HTTP requests", ["route", "method", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("yts_http_request_duration_seconds", "HTTP request latency", ["route", "method"],
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+                                 registry=self.registry)
+        self.predictions = Counter("yts_predictions_total", "Rows predicted", ["endpoint"], registry=self.registry)
+        self.ready = Gauge("yts_model_ready", "1 when the registry's active run is loaded and verified",
+                           registry=self.registry)
+        self.capture_dropped = Gauge("yts_capture_dropped_records", "Payload records dropped: buffer full",
+                                     registry=self.registry)
+        self.capture_errors = Gauge("yts_capture_write_errors", "Payload capture write errors", registry=self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: labels by the matched route's template, never the raw path."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+
+
+log = logging.getLogger("yts.serving.capture")
+
+
+class PayloadCapture:
+    def __init__(self, directory: Path, *, max_buffer: int, rotate_records: int, rotate_seconds: float,
+                 flush_seconds: float) -> None:
+        self.directory = directory
+        self.rotate_records = rotate_records
+        self.rotate_seconds = rotate_seconds
+        self.flush_seconds = flush_seconds
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._max_buffer = max_buffer
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._part: Path | None = None
+        self._part_records = 0
+        self._part_opened = 0.0
+        self.written = 0
+        self.dropped = 0
+        self.errors = 0
+
+    def add(self, records: list[dict[str, Any]]) -> int:
+        """Queue records; returns how many were dropped because the buffer is full."""
+        with self._lock:
+            room = max(self._max_buffer - len(self._buffer), 0)
+            self._buffer.extend(records[:room])
+            dropped = len(records) - min(room, len(records))
+            self.dropped += dropped
+        if len(self._buffer) >= self.rotate_records:
+            self._wake.set()
+        return dropped
+
+    def _drain(self) -> list[dict[str, Any]]:
+        with self._lock:
+            records = list(self._buffer)
+            self._buffer.clear()
+        return records
+
+    def flush(self, final: bool = False) -> None:
+        records = self._drain()
+        try:
+            if records:
+                self._write(records)
+            if self._part and (final or self._part_records >= self.rotate_records
+                               or time.monotonic() - self._part_opened >= self.rotate_seconds):
+                self._rotate()
+        except OSError as exc:
+            self.errors += 1
+            log.error("payload capture failed, %d records lost: %s", len(records), exc)
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        if self._part is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            self._part = self.directory / f".capture-{stamp}-{os.getpid()}.jsonl.part"
+            self._part_records = 0
+            self._part_opened = time.monotonic()
+        with open(self._part, "a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records))
+        self._part_records += len(records)
+        self.written += len(records)
+
+    def _rotate(self) -> None:
+        part, self._part = self._part, None
+        if part is not None and part.exists():
+            os.replace(part, part.with_name(part.name.removeprefix(".").removesuffix(".part")))
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.is_set():
+                self._wake.wait(self.flush_seconds)
+                self._wake.clear()
+                self.flush()
+
+        self._thread = threading.Thread(target=run, name="yts-payload-capture", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        self.flush(final=True)

@@ -1,0 +1,35 @@
+"""Operations: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, object]:
+    run = request.app.state.store.current
+    return {"status": "ok", "run_id": run.run_id if run else None}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    store = request.app.state.store
+    run = store.current
+    body = {"ready": store.ready, "active_run_id": store.status.active_run_id,
+            "serving_run_id": run.run_id if run else None, "problems": store.status.problems}
+    request.app.state.metrics.ready.set(1 if store.ready else 0)
+    return JSONResponse(body, status_code=200 if store.ready else 503)
+
+
+@router.get("/metrics")
+async def prometheus_metrics(request: Request) -> Response:
+    state = request.app.state
+    if state.capture:
+        state.metrics.capture_dropped.set(state.capture.dropped)
+        state.metrics.capture_errors.set(state.capture.errors)
+    state.metrics.ready.set(1 if state.store.ready else 0)
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

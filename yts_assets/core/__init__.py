@@ -1,0 +1,1 @@
+"""The platform core: configuration, paths, atomic files, manifest, registry and payload I/O. No Dagster, no ML."""

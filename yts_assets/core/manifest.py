@@ -1,0 +1,74 @@
+"""The training manifest: what went in, what came out, with hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from .files import sha256_file
+from .paths import ProjectPaths
+
+ML_PACKAGE = Path(__file__).resolve().parents[1] / "ml"
+KEY_PACKAGES = ("yts", "dagster", "dagster-webserver", "dagster-mlflow", "pandas", "numpy",
+                "scikit-learn", "joblib", "optuna", "fastapi", "uvicorn")
+
+
+def artifact_files(paths: ProjectPaths) -> dict[str, Path]:
+    """Every candidate artifact that a run publishes, by name."""
+    return {
+        "processed_channels": paths.processed_csv,
+        "feature_snapshot": paths.feature_snapshot,
+        "supervised_bundle": paths.supervised_bundle,
+        "clustering_bundle": paths.clustering_bundle,
+        "clustered_channels": paths.clustered_channels,
+        "training_metrics": paths.training_metrics,
+        "data_quality_report": paths.data_quality_report,
+        "training_baseline": paths.training_baseline,
+    }
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def code_version() -> str:
+    """Hash of the ML modules: changes whenever training logic changes."""
+    digest = hashlib.sha256()
+    for source in sorted(ML_PACKAGE.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_manifest(paths: ProjectPaths, run_id: str, source: dict[str, object], training_metrics: dict[str, object],
+                   mlflow_run_id: str | None = None) -> dict[str, object]:
+    artifacts = {}
+    for name, path in artifact_files(paths).items():
+        if not path.is_file():
+            raise FileNotFoundError(f"artifact {name} is missing at {path}: materialize it before the manifest")
+        artifacts[name] = {"path": str(path), "file": path.name, "sha256": sha256_file(path),
+                           "bytes": path.stat().st_size}
+    return {
+        "manifest_format": 1,
+        "run_id": run_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data": {"source": source["kind"], "path": source["path"], "data_sha256": source["sha256"],
+                 "rows": source["rows"], "processed_sha256": artifacts["processed_channels"]["sha256"]},
+        "training_config": training_metrics["config"],
+        "hyperparameters": training_metrics["hyperparameters"],
+        "mlflow_run_id": mlflow_run_id,
+        "metrics": training_metrics["supervised"],
+        "clustering": training_metrics["clustering"],
+        "code_version": code_version(),
+        "packages": package_versions(),
+        "artifacts": artifacts,
+    }

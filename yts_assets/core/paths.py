@@ -1,0 +1,144 @@
+"""Where things live: project root and every artifact path, from YTS_PROJECT_ROOT and YTS_ARTIFACT_DIR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config
+
+REAL_CSV_NAME = "Global YouTube Statistics.csv"
+PROCESSED_CSV_NAME = "global_youtube_statistics_processed.csv"
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """YTS_PROJECT_ROOT, else the nearest folder holding workspace.yaml and yts_assets/."""
+    explicit = config.PROJECT_ROOT.get()
+    if explicit is not None:
+        return explicit.resolve()
+    candidates = [Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parents[2]]
+    for candidate in candidates:
+        for folder in (candidate, *candidate.parents):
+            if (folder / "workspace.yaml").is_file() and (folder / "yts_assets").is_dir():
+                return folder
+    return Path.cwd().resolve()
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """Every path the platform reads or writes, derived from the project root and artifact dir."""
+
+    root: Path
+    artifact_dir: Path
+
+    @classmethod
+    def from_env(cls, root: str | Path | None = None, artifact_dir: str | Path | None = None) -> "ProjectPaths":
+        resolved_root = Path(root).expanduser().resolve() if root else find_project_root()
+        resolved_artifacts = Path(artifact_dir) if artifact_dir else (config.ARTIFACT_DIR.get() or resolved_root / "artifacts")
+        if not resolved_artifacts.is_absolute():
+            resolved_artifacts = resolved_root / resolved_artifacts
+        return cls(root=resolved_root, artifact_dir=resolved_artifacts.expanduser().resolve())
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.data_dir / "incoming"
+
+    @property
+    def default_real_csv(self) -> Path:
+        return self.data_dir / REAL_CSV_NAME
+
+    @property
+    def processed_csv(self) -> Path:
+        return self.data_dir / PROCESSED_CSV_NAME
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.artifact_dir / "raw"
+
+    @property
+    def raw_source(self) -> Path:
+        return self.raw_dir / "raw_source.json"
+
+    @property
+    def demo_csv(self) -> Path:
+        return self.raw_dir / "demo_global_youtube_statistics.csv"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.artifact_dir / "models"
+
+    @property
+    def supervised_bundle(self) -> Path:
+        return self.models_dir / "supervised_bundle.joblib"
+
+    @property
+    def clustering_bundle(self) -> Path:
+        return self.models_dir / "clustering_bundle.joblib"
+
+    @property
+    def clustered_channels(self) -> Path:
+        return self.models_dir / "clustered_channels.csv"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.artifact_dir / "reports"
+
+    @property
+    def training_metrics(self) -> Path:
+        return self.reports_dir / "training_metrics.json"
+
+    @property
+    def optuna_study(self) -> Path:
+        return self.reports_dir / "optuna_study.json"
+
+    @property
+    def optuna_storage(self) -> Path:
+        return self.artifact_dir / "optuna" / "optuna.db"
+
+    @property
+    def data_quality_report(self) -> Path:
+        return self.reports_dir / "data_quality_report.json"
+
+    @property
+    def training_baseline(self) -> Path:
+        return self.reports_dir / "training_baseline.json"
+
+    @property
+    def feature_snapshot(self) -> Path:
+        return self.reports_dir / "feature_store_snapshot.csv"
+
+    @property
+    def production_payloads(self) -> Path:
+        return self.reports_dir / "production_payloads.csv"
+
+    @property
+    def drift_report(self) -> Path:
+        return self.reports_dir / "drift_report.json"
+
+    @property
+    def mlops_dir(self) -> Path:
+        return self.artifact_dir / "mlops"
+
+    @property
+    def training_manifest(self) -> Path:
+        return self.mlops_dir / "training_manifest.json"
+
+    @property
+    def model_registry(self) -> Path:
+        return self.mlops_dir / "model_registry.json"
+
+    @property
+    def registry_audit(self) -> Path:
+        return self.mlops_dir / "registry_audit.jsonl"
+
+    @property
+    def registry_lock(self) -> Path:
+        return self.mlops_dir / ".registry.lock"
+
+    @property
+    def published_runs_dir(self) -> Path:
+        return self.mlops_dir / "runs"

@@ -1,0 +1,258 @@
+"""The model registry: immutable published runs, an active pointer, and an audit log.
+
+Every write happens under an exclusive file lock and through a temp file and rename, so
+concurrent writers never lose a record and a crash never leaves a half-written registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import stat
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .files import read_json, sha256_file, write_json
+from .paths import ProjectPaths
+
+REGISTRY_FORMAT = 1
+LOCK_TIMEOUT_SECONDS = 30.0
+PUBLISHED_MANIFEST = "training_manifest.json"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation was refused; the message says why."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def empty_registry() -> dict[str, Any]:
+    return {"registry_format": REGISTRY_FORMAT, "active_run_id": None, "active_history": [], "runs": []}
+
+
+def load_registry(paths: ProjectPaths) -> dict[str, Any]:
+    if not paths.model_registry.is_file():
+        return empty_registry()
+    try:
+        return read_json(paths.model_registry)
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"{paths.model_registry} is not valid JSON ({exc}); restore it from a backup") from exc
+
+
+def read_audit(paths: ProjectPaths) -> list[dict[str, Any]]:
+    if not paths.registry_audit.is_file():
+        return []
+    return [json.loads(line) for line in paths.registry_audit.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def registry_lock(paths: ProjectPaths, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    paths.mlops_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with open(paths.registry_lock, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RegistryError(f"registry is locked by another writer ({paths.registry_lock}) for over {timeout:.0f}s")
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def run_dir(paths: ProjectPaths, run_id: str) -> Path:
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise RegistryError(f"invalid run id {run_id!r}")
+    return paths.published_runs_dir / run_id
+
+
+def find_run(registry: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+    return next((run for run in registry["runs"] if run["run_id"] == run_id), None)
+
+
+def verify_published_run(paths: ProjectPaths, run_id: str) -> list[str]:
+    """Problems with a published run's files; an empty list means every hash matches."""
+    folder = run_dir(paths, run_id)
+    manifest_path = folder / PUBLISHED_MANIFEST
+    if not manifest_path.is_file():
+        return [f"{manifest_path} is missing"]
+    try:
+        manifest = read_json(manifest_path)
+    except json.JSONDecodeError as exc:
+        return [f"{manifest_path} is not valid JSON: {exc}"]
+    problems = []
+    for name, artifact in manifest["artifacts"].items():
+        path = folder / artifact["file"]
+        if not path.is_file():
+            problems.append(f"{name}: {path} is missing")
+        elif sha256_file(path) != artifact["sha256"]:
+            problems.append(f"{name}: {path} does not match its sha256 in the manifest")
+    return problems
+
+
+def _publish_files(paths: ProjectPaths, manifest: dict[str, Any]) -> Path:
+    """Copy the candidate artifacts into runs/<run_id>/, checking each hash, then freeze them."""
+    target = run_dir(paths, manifest["run_id"])
+    staging = target.with_name(f".{target.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for name, artifact in manifest["artifacts"].items():
+            copied = staging / artifact["file"]
+            shutil.copyfile(artifact["path"], copied)
+            if sha256_file(copied) != artifact["sha256"]:
+                raise RegistryError(
+                    f"{artifact['path']} changed after the manifest was written ({name}); "
+                    "another run may be writing the same artifacts. Rematerialize the manifest."
+                )
+        write_json(staging / PUBLISHED_MANIFEST, manifest)
+        for copied in staging.iterdir():
+            copied.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _run_record(manifest: dict[str, Any], status: str, reason: str, actor: str) -> dict[str, Any]:
+    return {
+        "run_id": manifest["run_id"],
+        "registered_at": utc_now(),
+        "status": status,
+        "reason": reason,
+        "actor": actor,
+        "data_source": manifest["data"]["source"],
+        "data_sha256": manifest["data"]["data_sha256"],
+        "code_version": manifest["code_version"],
+        "metrics": {target: {"log_r2": m["model"]["log_r2"], "baseline_log_r2": m["baseline"]["log_r2"]}
+                    for target, m in manifest["metrics"].items()},
+        "path": f"runs/{manifest['run_id']}",
+    }
+
+
+def _commit(paths: ProjectPaths, registry: dict[str, Any], audit: dict[str, Any]) -> None:
+    registry["updated_at"] = audit["time"]
+    write_json(paths.model_registry, registry)
+    with open(paths.registry_audit, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(audit, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _audit(action: str, run_id: str, previous: str | None, new: str | None, reason: str, actor: str) -> dict[str, Any]:
+    return {"time": utc_now(), "action": action, "run_id": run_id, "previous_active_run_id": previous,
+            "new_active_run_id": new, "reason": reason, "actor": actor}
+
+
+def _activate(paths: ProjectPaths, registry: dict[str, Any], run_id: str, action: str, reason: str, actor: str) -> dict[str, Any]:
+    audit = _audit(action, run_id, registry["active_run_id"], run_id, reason, actor)
+    registry["active_run_id"] = run_id
+    _commit(paths, registry, audit)
+    return registry
+
+
+def _unchanged_audit(registry: dict[str, Any], action: str, run_id: str, reason: str, actor: str) -> dict[str, Any]:
+    return _audit(action, run_id, registry["active_run_id"], registry["active_run_id"], reason, actor)
+
+
+def active_run(registry: dict[str, Any]) -> dict[str, Any] | None:
+    return find_run(registry, registry["active_run_id"]) if registry["active_run_id"] else None
+
+
+def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool, reason: str,
+                 actor: str) -> dict[str, Any]:
+    """Publish the run's artifacts and record it: active when `promote`, else a candidate."""
+    run_id = manifest["run_id"]
+    with registry_lock(paths):
+        registry = load_registry(paths)
+        record = find_run(registry, run_id)
+        if record is not None and record["status"] == "rejected":
+            raise RegistryError(f"run {run_id} was rejected by checks and cannot be registered: {record['reason']}")
+        if record is None:
+            _publish_files(paths, manifest)
+            record = _run_record(manifest, "promoted" if promote else "candidate", reason, actor)
+            registry["runs"].append(record)
+        if not promote:
+            _commit(paths, registry, _unchanged_audit(registry, "register_candidate", run_id, reason, actor))
+            return registry
+        if registry["active_run_id"] == run_id:
+            return registry
+        record["status"] = "promoted"
+        registry["active_history"].append(run_id)
+        return _activate(paths, registry, run_id, "promote", reason, actor)
+
+
+def record_rejection(paths: ProjectPaths, run_id: str, failing_checks: list[dict[str, str]], actor: str) -> dict[str, Any]:
+    """Record that a run failed blocking checks ({check, why} each): it is never published, the active run stays.
+
+    Idempotent: recording the same failures again changes nothing; new ones are added with an audit line.
+    """
+    with registry_lock(paths):
+        registry = load_registry(paths)
+        record = find_run(registry, run_id)
+        if record is not None and record["status"] != "rejected":
+            raise RegistryError(f"run {run_id} is already {record['status']}; it cannot be rejected afterwards")
+        if record is None:
+            record = {"run_id": run_id, "registered_at": utc_now(), "status": "rejected", "actor": actor,
+                      "failing_checks": [], "reason": ""}
+            registry["runs"].append(record)
+        known = {c["check"] for c in record["failing_checks"]}
+        new = [{"check": f["check"], "description": f["why"]} for f in failing_checks if f["check"] not in known]
+        if not new:
+            return registry
+        record["failing_checks"].extend(new)
+        record["reason"] = "; ".join(f"{c['check']}: {c['description']}" for c in record["failing_checks"])
+        reason = "rejected: blocking checks failed: " + "; ".join(f"{c['check']}: {c['description']}" for c in new)
+        _commit(paths, registry, _unchanged_audit(registry, "reject", run_id, reason, actor))
+        return registry
+
+
+def _require_valid(paths: ProjectPaths, registry: dict[str, Any], run_id: str) -> dict[str, Any]:
+    record = find_run(registry, run_id)
+    if record is None:
+        known = ", ".join(run["run_id"] for run in registry["runs"]) or "none"
+        raise RegistryError(f"unknown run {run_id!r}; registered runs: {known}")
+    if record["status"] == "rejected":
+        raise RegistryError(f"run {run_id} was rejected by checks: {record['reason']}")
+    problems = verify_published_run(paths, run_id)
+    if problems:
+        raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))
+    return record
+
+
+def promote(paths: ProjectPaths, run_id: str, *, reason: str, actor: str) -> dict[str, Any]:
+    with registry_lock(paths):
+        registry = load_registry(paths)
+        record = _require_valid(paths, registry, run_id)
+        if registry["active_run_id"] == run_id:
+            raise RegistryError(f"run {run_id} is already active")
+        record["status"] = "promoted"
+        registry["active_history"].append(run_id)
+        return _activate(paths, registry, run_id, "promote", reason, actor)
+
+
+def rollback(paths: ProjectPaths, *, reason: str, actor: str) -> dict[str, Any]:
+    """Make the run that was active before the current one active again."""
+    with registry_lock(paths):
+        registry = load_registry(paths)
+        history = list(registry["active_history"])
+        if len(history) < 2:
+            raise RegistryError("nothing to roll back to: no run was active before the current one")
+        history.pop()
+        target = history[-1]
+        _require_valid(paths, registry, target)
+        registry["active_history"] = history
+        return _activate(paths, registry, target, "rollback", reason, actor)

@@ -1,0 +1,132 @@
+"""Data assets: the raw CSV, the processed table, features, quality report and drift baseline."""
+
+
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
+
+from ...core.files import write_csv, write_json
+from ...metadata import file_metadata, table_metadata
+from ...ml.dataset import process, read_processed
+from ...ml.features import feature_snapshot as build_feature_snapshot
+from ...ml.reports import data_quality_report as build_quality_report
+from ...ml.reports import training_baseline as build_training_baseline
+from ...ml.source import load_recorded_source, read_source, record_source
+from ...resources import YtsSettings
+from ..conditions import AFTER_UPSTREAM_PASSES
+
+GROUP = "data"
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"csv", "pandas"},
+    code_version="1",
+    description=(
+        "The Global YouTube Statistics 2023 CSV (latin-1, 995 rows, 28 columns), read from "
+        "YTS_DATA_PATH or data/Global YouTube Statistics.csv; a generated demo dataset when neither exists."
+    ),
+)
+def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    raw, kind = read_source(paths, settings.data_source)
+    source = record_source(paths, raw, kind)
+    context.log.info(f"data source: {kind} ({raw.path})")
+    return MaterializeResult(
+        metadata={
+            "source": MetadataValue.text(kind),
+            **file_metadata(raw.path, raw.sha256),
+            "encoding": MetadataValue.text(raw.encoding),
+            "dagster/column_count": MetadataValue.int(source.columns),
+            **table_metadata(raw.frame),
+        },
+        data_version=DataVersion(raw.sha256[:16]),
+    )
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
+    deps=["raw_youtube_stats"],
+    kinds={"csv", "pandas"},
+    code_version="1",
+    description=(
+        "The cleaned table: snake_case columns, numeric coercion, `age` against the reference year "
+        "and `growth_target` with missing labels kept missing. data/global_youtube_statistics_processed.csv"
+    ),
+)
+def processed_channels(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    raw, _ = load_recorded_source(paths)
+    processed = process(raw.frame, settings.reference_year)
+    digest = write_csv(paths.processed_csv, processed.frame)
+    for step in processed.transformations:
+        context.log.info(step)
+    return MaterializeResult(
+        metadata={**file_metadata(paths.processed_csv, digest), **table_metadata(processed.frame),
+                  "reference_year": MetadataValue.int(settings.reference_year),
+                  "transformations": MetadataValue.md("\n".join(f"- {s}" for s in processed.transformations))},
+        data_version=DataVersion(digest[:16]),
+    )
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
+    deps=["processed_channels"],
+    kinds={"csv", "pandas"},
+    code_version="1",
+    description="Feature-store snapshot: stable channel_id, model inputs, targets and event_timestamp.",
+)
+def feature_snapshot(settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    snapshot = build_feature_snapshot(read_processed(paths.processed_csv), settings.snapshot_timestamp)
+    digest = write_csv(paths.feature_snapshot, snapshot)
+    return MaterializeResult(metadata={**file_metadata(paths.feature_snapshot, digest), **table_metadata(snapshot)},
+                             data_version=DataVersion(digest[:16]))
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
+    deps=["raw_youtube_stats", "processed_channels"],
+    kinds={"json"},
+    code_version="1",
+    description="Rows, columns, duplicates and missing % of raw and processed data; numeric summary; cardinalities; transformations.",
+)
+def data_quality_report(settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    raw, source = load_recorded_source(paths)
+    processed = read_processed(paths.processed_csv)
+    transformations = process(raw.frame, settings.reference_year).transformations
+    report = build_quality_report(raw.frame, processed, transformations, source.as_dict())
+    digest = write_json(paths.data_quality_report, report)
+    worst = sorted(report["processed"]["missing_pct"].items(), key=lambda item: -item[1])[:8]
+    return MaterializeResult(metadata={
+        **file_metadata(paths.data_quality_report, digest),
+        "dagster/row_count": MetadataValue.int(report["processed"]["rows"]),
+        "duplicate_channels": MetadataValue.int(report["processed"]["duplicate_channels"]),
+        "most_missing": MetadataValue.md("| column | missing % |\n| --- | ---: |\n"
+                                         + "\n".join(f"| {c} | {v:.1f} |" for c, v in worst)),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
+    deps=["processed_channels"],
+    kinds={"json"},
+    code_version="1",
+    description="Drift reference: mean, std, p95 and decile bins of numeric inputs; frequencies of categorical inputs.",
+)
+def training_baseline(settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    baseline = build_training_baseline(read_processed(paths.processed_csv))
+    digest = write_json(paths.training_baseline, baseline)
+    numeric = baseline["numeric"]
+    return MaterializeResult(metadata={
+        **file_metadata(paths.training_baseline, digest),
+        "dagster/row_count": MetadataValue.int(baseline["rows"]),
+        "numeric_inputs": MetadataValue.md("| input | mean | std | p95 |\n| --- | ---: | ---: | ---: |\n" + "\n".join(
+            f"| {name} | {b['mean']:.1f} | {b['std']:.1f} | {b['p95']:.1f} |" for name, b in numeric.items())),
+        "categorical_cardinality": MetadataValue.json(
+            {name: len(b["frequencies"]) for name, b in baseline["categorical"].items()}),
+    })

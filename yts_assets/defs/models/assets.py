@@ -1,0 +1,181 @@
+"""Model assets: supervised regressors, clustering, and the metrics report."""
+
+
+import numpy as np
+import pandas as pd
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from ...core import config as env
+from ...core.files import read_json, sha256_file, write_csv, write_json
+from ...metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
+from ...ml import hpo
+from ...ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
+from ...ml.dataset import read_processed
+from ...ml.experiment import log_supervised
+from ...ml.features import ENCODED_FEATURES, MODEL_INPUTS
+from ...ml.models import ClusteringModel, SupervisedModel
+from ...ml.plots import clusters_png, predicted_vs_actual_png
+from ...ml.training import TrainingConfig, train_supervised
+from ...resources import YtsSettings
+from ...tracking import ExperimentTracking
+from ..conditions import AFTER_UPSTREAM_PASSES, AFTER_UPSTREAM_PASSES_HPO_OPTIONAL
+
+GROUP = "models"
+TRAINING_DEFAULTS = TrainingConfig()
+CLUSTERING_DEFAULTS = ClusteringConfig()
+
+
+class SupervisedConfig(Config):
+    cv_folds: int = TRAINING_DEFAULTS.cv_folds
+    random_seed: int = TRAINING_DEFAULTS.random_seed
+    max_iter: int = TRAINING_DEFAULTS.max_iter
+    learning_rate: float = TRAINING_DEFAULTS.learning_rate
+    max_leaf_nodes: int = TRAINING_DEFAULTS.max_leaf_nodes
+    min_samples_leaf: int = TRAINING_DEFAULTS.min_samples_leaf
+    l2_regularization: float = TRAINING_DEFAULTS.l2_regularization
+
+
+class HpoConfig(Config):
+    n_trials: int | None = Field(default=None, ge=1, description="New trials per study; default YTS_OPTUNA_TRIALS or 20.")
+    timeout_seconds: float | None = Field(default=None, gt=0, description="Budget for all studies; default "
+                                                                          "YTS_OPTUNA_TIMEOUT_SECONDS or 300.")
+    cv_folds: int = TRAINING_DEFAULTS.cv_folds
+    random_seed: int = TRAINING_DEFAULTS.random_seed
+
+
+class ClusteringRunConfig(Config):
+    kmeans_clusters: int = CLUSTERING_DEFAULTS.kmeans_clusters
+    dbscan_eps: float = CLUSTERING_DEFAULTS.dbscan_eps
+    dbscan_min_samples: int = CLUSTERING_DEFAULTS.dbscan_min_samples
+    random_seed: int = CLUSTERING_DEFAULTS.random_seed
+
+
+@asset(
+    group_name="tuning",
+    deps=["processed_channels"],
+    kinds={"optuna", "json"},
+    code_version="1",
+    description="Opt-in Optuna search per target, nested in the reported CV: fold k's parameters are searched on "
+                "fold k's training rows only (inner 3-fold CV), the refit's on all rows. SQLite storage under "
+                "artifacts/optuna/ (studies resume); results in artifacts/reports/optuna_study.json, which "
+                "supervised_bundle applies.",
+)
+def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    training = TrainingConfig(cv_folds=config.cv_folds, random_seed=config.random_seed)
+    n_trials = config.n_trials or env.OPTUNA_TRIALS.get()
+    timeout = config.timeout_seconds or env.OPTUNA_TIMEOUT_SECONDS.get()
+    paths.optuna_storage.parent.mkdir(parents=True, exist_ok=True)
+    study = hpo.search(read_processed(paths.processed_csv), training, n_trials=n_trials, timeout_seconds=timeout,
+                       storage_url=f"sqlite:///{paths.optuna_storage}",
+                       data_tag=hpo.data_tag(sha256_file(paths.processed_csv), training), log=context.log.info)
+    digest = write_json(paths.optuna_study, study)
+    refit = {target: result["refit"] for target, result in study["targets"].items()}
+    return MaterializeResult(metadata={
+        **file_metadata(paths.optuna_study, digest),
+        "dagster/row_count": MetadataValue.int(sum(r["trials"] for r in refit.values())),
+        "trials_per_study": MetadataValue.int(n_trials),
+        "refit_params": MetadataValue.md("| target | inner-CV log R² | trials | parameters |\n| --- | ---: | ---: | --- |\n"
+                                         + "\n".join(f"| {t} | {r['best_inner_log_r2']:.3f} | {r['trials']} | "
+                                                      f"`{r['best_params']}` |" for t, r in refit.items())),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES_HPO_OPTIONAL,
+    deps=["processed_channels", hpo_study],
+    kinds={"scikitlearn", "joblib"},
+    code_version="1",
+    description=(
+        "One gradient-boosted regressor per target (subscribers, earnings, growth) on uploads, age, category "
+        "and country, in log1p space. K-fold CV beside a constant-median baseline on the same folds, then a "
+        "refit on all usable rows; growth uses only rows whose label is known."
+    ),
+)
+def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, settings: YtsSettings,
+                      tracking: ExperimentTracking) -> MaterializeResult:
+    paths = settings.paths()
+    processed = read_processed(paths.processed_csv)
+    training = TrainingConfig(**config.model_dump())
+    study = read_json(paths.optuna_study) if paths.optuna_study.is_file() else None
+    tuned = hpo.tuned_parameters(study, training, hpo.data_tag(sha256_file(paths.processed_csv), training))
+    if study and not tuned:
+        context.log.warning(f"{paths.optuna_study} was searched on other data or folds: using the default parameters")
+    model, results = train_supervised(processed, training, tuned)
+    digest = model.save(paths.supervised_bundle)
+    if tracking.active:
+        log_supervised(model, model.encoder.encode(processed.head(5)))
+    for target, result in results.items():
+        context.log.info(f"{target}: CV log R² {result.model_metrics['log_r2']:.3f} "
+                         f"(baseline {result.baseline_metrics['log_r2']:.3f}) on {result.rows} rows")
+    plot = predicted_vs_actual_png({t: (r.log_actual, r.oof_log_predictions) for t, r in results.items()})
+    return MaterializeResult(metadata={
+        **file_metadata(paths.supervised_bundle, digest),
+        "dagster/row_count": MetadataValue.int(len(processed)),
+        "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(MODEL_INPUTS)])),
+        "encoded_features": MetadataValue.json(list(ENCODED_FEATURES)),
+        "cv_metrics": metrics_markdown(model.metrics),
+        "hyperparameters": MetadataValue.json(model.hyperparameters["refit"]),
+        "hyperparameter_source": MetadataValue.text(model.hyperparameters["source"]),
+        "mlflow_run_id": MetadataValue.text(tracking.mlflow_run_id or "tracking off"),
+        **{f"log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"]) for t, r in results.items()},
+        "predicted_vs_actual": png_markdown(plot, "out-of-fold predictions against labels"),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
+    deps=["processed_channels"],
+    kinds={"scikitlearn", "joblib", "csv"},
+    code_version="1",
+    description=f"KMeans and DBSCAN over scaled log1p uploads, subscribers, earnings and growth; {GROWTH_HANDLING}. "
+                "Writes the bundle and clustered_channels.csv with named archetypes.",
+)
+def clustering_bundle(config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    model, table = train_clustering(read_processed(paths.processed_csv), ClusteringConfig(**config.model_dump()))
+    digest = model.save(paths.clustering_bundle)
+    table_digest = write_csv(paths.clustered_channels, table)
+    profiles = pd.DataFrame([{"archetype": p["archetype"], "size": p["size"], **{f"median_{k}": v for k, v in p["median"].items()}}
+                             for p in model.profiles])
+    plot = clusters_png(np.log1p(table["uploads"].clip(lower=0).to_numpy(float)),
+                        np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
+                        table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")
+    return MaterializeResult(metadata={
+        **file_metadata(paths.clustering_bundle, digest),
+        "clustered_channels_path": MetadataValue.path(str(paths.clustered_channels)),
+        "clustered_channels_sha256": MetadataValue.text(table_digest),
+        **table_metadata(table),
+        "profiles": MetadataValue.md(profiles.to_markdown(index=False, floatfmt=".0f")),
+        "dbscan": MetadataValue.json(model.dbscan_summary),
+        "clusters": png_markdown(plot, "KMeans archetypes"),
+    })
+
+
+@asset(
+    group_name=GROUP,
+    automation_condition=AFTER_UPSTREAM_PASSES,
+    deps=["supervised_bundle", "clustering_bundle"],
+    kinds={"json"},
+    code_version="1",
+    description="CV metrics of every target beside the baseline, and the clustering summary, as JSON.",
+)
+def training_metrics(settings: YtsSettings) -> MaterializeResult:
+    paths = settings.paths()
+    supervised = SupervisedModel.load(paths.supervised_bundle)
+    clustering = ClusteringModel.load(paths.clustering_bundle)
+    report = {
+        "config": {"supervised": supervised.config, "clustering": clustering.config},
+        "hyperparameters": supervised.hyperparameters,
+        "supervised": supervised.metrics,
+        "clustering": clustering.summary(),
+    }
+    digest = write_json(paths.training_metrics, report)
+    return MaterializeResult(metadata={
+        **file_metadata(paths.training_metrics, digest),
+        "dagster/row_count": MetadataValue.int(len(report["supervised"])),
+        "cv_metrics": metrics_markdown(report["supervised"]),
+    })

@@ -1,0 +1,35 @@
+"""Drift of captured prediction payloads against the training baseline."""
+
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from ...core.files import read_json
+from ...ml.drift import SEVERITIES
+from ...resources import YtsSettings
+
+
+@asset_check(asset="production_payloads", blocking=False,
+             description="PSI per feature and per-record z-scores/frequencies against training_baseline, for each "
+                         "batch (gate_policy.drift). WARN on medium drift, ERROR on high (is_drift_risk).")
+def payload_drift(settings: YtsSettings) -> AssetCheckResult:
+    paths = settings.paths()
+    batches = read_json(paths.drift_report)["batches"] if paths.drift_report.is_file() else None
+    if batches is None:
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
+                                description=f"no training baseline at {paths.training_baseline}: run training_job first")
+    worst = max((s["batch_severity"] for s in batches.values()), key=SEVERITIES.index, default="low")
+    drifting = [name for name, s in batches.items() if s["is_drift_risk"]]
+    return AssetCheckResult(
+        passed=worst == "low",
+        severity=AssetCheckSeverity.ERROR if worst == "high" else AssetCheckSeverity.WARN,
+        description=(f"{len(batches)} batches, worst drift severity {worst}"
+                     + (f"; drift risk in {', '.join(drifting)}" if drifting else "")),
+        metadata={
+            "worst_severity": worst,
+            "drift_report": MetadataValue.path(str(paths.drift_report)),
+            "batches": MetadataValue.md("| batch | records | severity | high | drifted features | max PSI |\n"
+                                        "| --- | ---: | --- | ---: | --- | ---: |\n" + "\n".join(
+                f"| {n} | {s['total']} | {s['batch_severity']} | {s['high_severity_count']} | "
+                f"{', '.join(s['drifted_features']) or '-'} | {max(s['psi'].values(), default=0):.3f} |"
+                for n, s in batches.items())),
+        },
+    )

@@ -1,0 +1,56 @@
+"""The promotion gate, on Dagster's in-run blocking semantics.
+
+- A blocking check that fails stops everything downstream in its run, so `model_registry` only
+  runs when every blocking check of the run passed. It then publishes only what this run
+  trained and checked: the manifest and every asset it lists must have been materialized in
+  this run. A registry-only run is refused (promote a recorded run with `yts-registry promote`
+  or the API, which verify its files).
+- `record_blocked_run`, the training job's failure hook, is the one place that records a run
+  as rejected, with every blocking check that failed in it.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetCheckEvaluation, AssetExecutionContext, AssetKey, DagsterEventType, DagsterInstance, HookContext, failure_hook
+
+from ...core.registry import record_rejection
+from ...metadata import check_label
+
+MANIFEST = AssetKey("training_manifest")
+
+
+def run_check_evaluations(instance: DagsterInstance, run_id: str) -> list[AssetCheckEvaluation]:
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    return [r.event_log_entry.dagster_event.event_specific_data for r in records
+            if r.event_log_entry.dagster_event is not None]
+
+
+def failed_blocking_checks(instance: DagsterInstance, run_id: str) -> list[dict[str, str]]:
+    """Blocking checks that failed in this run, as {check, why}."""
+    return [{"check": check_label(e.asset_key, e.check_name), "why": e.description or "failed"}
+            for e in run_check_evaluations(instance, run_id) if e.blocking and not e.passed]
+
+
+def unchecked_inputs(context: AssetExecutionContext) -> list[str]:
+    """Why this run may not publish: inputs it did not materialize, or blocking checks it did not pass."""
+    graph = context.job_def.asset_layer.asset_graph
+    required = sorted({MANIFEST, *graph.get(MANIFEST).parent_keys}, key=lambda k: k.to_user_string())
+    problems = []
+    for key in required:
+        latest = context.instance.get_latest_materialization_event(key)
+        if latest is None or latest.run_id != context.run.run_id:
+            problems.append(f"{key.to_user_string()} was not materialized in this run")
+    passed = {(e.asset_key, e.check_name) for e in run_check_evaluations(context.instance, context.run.run_id) if e.passed}
+    for check_key in sorted(graph.get_check_keys_for_assets(set(required)), key=lambda k: k.to_user_string()):
+        if graph.get_check_spec(check_key).blocking and (check_key.asset_key, check_key.name) not in passed:
+            problems.append(f"blocking check {check_label(check_key.asset_key, check_key.name)} did not pass in this run")
+    return problems
+
+
+@failure_hook(required_resource_keys={"settings"})
+def record_blocked_run(context: HookContext) -> None:
+    """Record the run as rejected when blocking checks failed in it; the active run stays."""
+    failures = failed_blocking_checks(context.instance, context.run_id)
+    if failures:
+        record_rejection(context.resources.settings.paths(), context.run_id, failures, actor="dagster")
+        context.log.error(f"run {context.run_id} rejected: {len(failures)} blocking checks failed; the active run stays")

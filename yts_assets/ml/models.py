@@ -1,0 +1,193 @@
+"""The trained artefacts as typed objects: the supervised predictor and the clustering model.
+
+Each owns its preprocessing, predicts from raw inputs, and saves to / loads from a joblib file
+that carries its kind and format version. Loading refuses another kind or version with a clear
+message. Unpickling runs code, so load only files whose sha256 was verified against the
+registry (serving does, in `serving.store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import joblib
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.preprocessing import StandardScaler
+
+from ..core.files import atomic_write
+from .features import ENCODED_FEATURES
+
+CATEGORY_CODE = ENCODED_FEATURES.index("category_code")
+COUNTRY_CODE = ENCODED_FEATURES.index("country_code")
+
+
+class ModelFormatError(ValueError):
+    """A model file is not the kind or format version this code reads; the message says what to do."""
+
+
+def _codes(values: Iterable[object], lookup: Mapping[str, int]) -> list[float]:
+    return [lookup.get(v.strip().casefold(), np.nan) if isinstance(v, str) else np.nan for v in values]
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """Model inputs to a float matrix without a ColumnTransformer.
+
+    Categories match case-insensitively and become ordinal codes; unseen or missing ones become
+    NaN, which the gradient-boosted trees route as 'missing'.
+    """
+
+    categories: tuple[str, ...]
+    countries: tuple[str, ...]
+
+    @classmethod
+    def fit(cls, frame: Any) -> "FeatureEncoder":
+        def vocabulary(column: str) -> tuple[str, ...]:
+            return tuple(sorted(frame[column].dropna().astype(str).unique()))
+
+        return cls(categories=vocabulary("category"), countries=vocabulary("country"))
+
+    @cached_property
+    def _category_codes(self) -> dict[str, int]:
+        return {value.casefold(): code for code, value in enumerate(self.categories)}
+
+    @cached_property
+    def _country_codes(self) -> dict[str, int]:
+        return {value.casefold(): code for code, value in enumerate(self.countries)}
+
+    def encode_values(self, uploads: Iterable[float], age: Iterable[float],
+                      category: Iterable[object], country: Iterable[object]) -> np.ndarray:
+        uploads_array = np.asarray(list(uploads), dtype=float)
+        if uploads_array.size == 0:
+            return np.empty((0, len(ENCODED_FEATURES)))
+        return np.column_stack([
+            np.log1p(np.clip(uploads_array, 0, None)),
+            np.asarray(list(age), dtype=float),
+            _codes(category, self._category_codes),
+            _codes(country, self._country_codes),
+        ])
+
+    def encode(self, frame: Any) -> np.ndarray:
+        """Encode the model inputs of a processed table (a pandas DataFrame)."""
+        return self.encode_values(
+            frame["uploads"].to_numpy(dtype=float),
+            frame["age"].to_numpy(dtype=float),
+            frame["category"].astype(object).where(frame["category"].notna(), None),
+            frame["country"].astype(object).where(frame["country"].notna(), None),
+        )
+
+
+class _SavedModel:
+    """save/load with a kind and a format version; subclasses are dataclasses."""
+
+    KIND: ClassVar[str]
+    FORMAT: ClassVar[int]
+
+    def _state(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    def save(self, path: Path) -> str:
+        """Atomic write; returns the file's sha256."""
+        payload = {"kind": self.KIND, "format": self.FORMAT, "state": self._state()}
+        return atomic_write(path, lambda tmp: joblib.dump(payload, tmp, compress=3))
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> Any:
+        return cls(**state)
+
+    @classmethod
+    def load(cls, path: Path) -> Any:
+        payload = joblib.load(path)
+        found = payload.get("kind") if isinstance(payload, dict) else None
+        if found != cls.KIND:
+            raise ModelFormatError(f"{path} is not a {cls.KIND} model (found {found or type(payload).__name__}); "
+                                   "rematerialize it with yts-run")
+        if payload.get("format") != cls.FORMAT:
+            raise ModelFormatError(f"{path} is {cls.KIND} model format {payload.get('format')}, but this yts reads "
+                                   f"format {cls.FORMAT}; retrain with yts-run (or serve it with the yts that wrote it)")
+        return cls._from_state(payload["state"])
+
+
+@dataclass(frozen=True)
+class SupervisedModel(_SavedModel):
+    """One log1p-space regressor per target over the encoded inputs, with its training record."""
+
+    KIND: ClassVar[str] = "yts.supervised"
+    FORMAT: ClassVar[int] = 2
+
+    encoder: FeatureEncoder
+    regressors: dict[str, HistGradientBoostingRegressor]
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    feature_importance: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    target_transform: str = "log1p"
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "encoder": asdict(self.encoder)}
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> "SupervisedModel":
+        encoder = state["encoder"]
+        return cls(**{**state, "encoder": FeatureEncoder(tuple(encoder["categories"]), tuple(encoder["countries"]))})
+
+    def encode(self, uploads: Iterable[float], age: Iterable[float], category: Iterable[object],
+               country: Iterable[object]) -> np.ndarray:
+        return self.encoder.encode_values(uploads, age, category, country)
+
+    def predict_encoded(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw-space predictions for every target from an encoded matrix."""
+        return {target: np.expm1(model.predict(features)) for target, model in self.regressors.items()}
+
+    def predict(self, uploads: Iterable[float], age: Iterable[float], category: Iterable[object],
+                country: Iterable[object]) -> dict[str, np.ndarray]:
+        return self.predict_encoded(self.encode(uploads, age, category, country))
+
+    @staticmethod
+    def unknown_inputs(features: np.ndarray) -> list[list[str]]:
+        """Per encoded row, the categorical inputs outside the training vocabulary."""
+        unknown_category = np.isnan(features[:, CATEGORY_CODE]).tolist()
+        unknown_country = np.isnan(features[:, COUNTRY_CODE]).tolist()
+        return [[name for name, unknown in (("category", c), ("country", k)) if unknown]
+                for c, k in zip(unknown_category, unknown_country)]
+
+    def ranked_importance(self, target: str) -> list[tuple[str, dict[str, float]]]:
+        return sorted(self.feature_importance[target].items(), key=lambda item: -item[1]["importance"])
+
+
+@dataclass(frozen=True)
+class ClusteringModel(_SavedModel):
+    """KMeans archetypes over scaled log1p (uploads, subscribers, earnings, growth), with profiles."""
+
+    KIND: ClassVar[str] = "yts.clustering"
+    FORMAT: ClassVar[int] = 2
+
+    scaler: StandardScaler
+    kmeans: KMeans
+    archetypes: list[str]
+    profiles: list[dict[str, Any]]
+    dbscan_summary: dict[str, int]
+    growth_fill_log1p: float
+    growth_handling: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def assign(self, values: np.ndarray) -> list[str]:
+        """Archetype for rows of (uploads, subscribers, earnings, growth) in raw units."""
+        logs = np.log1p(np.clip(np.asarray(values, dtype=float), 0, None))
+        logs[:, 3] = np.where(np.isnan(logs[:, 3]), self.growth_fill_log1p, logs[:, 3])
+        labels = self.kmeans.predict(self.scaler.transform(np.nan_to_num(logs)))
+        return [self.archetypes[label] for label in labels]
+
+    def profile(self, archetype: str) -> dict[str, Any]:
+        return next(p for p in self.profiles if p["archetype"] == archetype)
+
+    def summary(self) -> dict[str, Any]:
+        return {"archetypes": self.archetypes, "profiles": self.profiles, "dbscan": self.dbscan_summary,
+                "growth_handling": self.growth_handling}
+
