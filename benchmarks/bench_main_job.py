@@ -33,7 +33,7 @@ def main() -> int:
         env.pop("YTS_DATA_PATH", None)
         if args.data:
             env["YTS_DATA_PATH"] = args.data
-        command = [sys.executable, "-m", "yts_assets.main", "--data-source", "real" if args.data else "demo"]
+        command = [sys.executable, "-m", "yts_assets.cli.run", "--data-source", "real" if args.data else "demo"]
         timings = []
         for index in range(args.runs + 1):
             started = time.perf_counter()

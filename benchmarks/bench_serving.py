@@ -77,7 +77,7 @@ def main() -> int:
                "YTS_PROJECT_ROOT": str(REPO), "YTS_CAPTURE_DIR": f"{scratch}/incoming"}
         if REAL_CSV.is_file():
             env["YTS_DATA_PATH"] = str(REAL_CSV)
-        subprocess.run([sys.executable, "-m", "yts_assets.main"], env=env, cwd=REPO, check=True,
+        subprocess.run([sys.executable, "-m", "yts_assets.cli.run"], env=env, cwd=REPO, check=True,
                        capture_output=True, timeout=300)
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1",

@@ -16,12 +16,12 @@ from dagster import (
 )
 
 from tests.conftest import run_graph
-from yts_assets.definitions import defs
-from yts_assets.core.registry import load_registry
+from yts_assets.core import config
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.resources import YtsSettings
-from yts_assets.schedules import DEFAULT_RETRAIN_CRON, build_retraining_schedule, retraining_schedule
-from yts_assets.sensors import incoming_drift_sensor
+from yts_assets.core.registry import load_registry
+from yts_assets.definitions import build_definitions
+from yts_assets.defs.automation import build_retraining_schedule
+from yts_assets.resources import GatePolicyResource, YtsSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,8 +45,10 @@ def write_batch(paths: ProjectPaths, name: str, records: list[dict], extra: str 
 
 
 def evaluate(cursor: str | None = None) -> SensorResult:
-    context = build_sensor_context(cursor=cursor, resources={"settings": YtsSettings()})
-    return incoming_drift_sensor(context)
+    sensor = build_definitions().resolve_sensor_def("incoming_drift_sensor")
+    context = build_sensor_context(cursor=cursor, resources={"settings": YtsSettings(),
+                                                             "gate_policy": GatePolicyResource.from_env()})
+    return sensor(context)
 
 
 def requests_by_job(result: SensorResult) -> dict[str, list]:
@@ -103,8 +105,10 @@ def test_sensor_without_a_baseline_says_why(project: ProjectPaths):
     assert "no training_baseline yet" in evaluate(result.cursor).skip_reason.skip_message
 
 
-def test_schedule_is_weekly_by_default_and_requests_training():
-    assert retraining_schedule.cron_schedule == DEFAULT_RETRAIN_CRON
+def test_schedule_is_weekly_by_default_and_requests_training(monkeypatch):
+    monkeypatch.delenv("YTS_RETRAIN_CRON", raising=False)
+    retraining_schedule = build_definitions().resolve_schedule_def("retraining_schedule")
+    assert retraining_schedule.cron_schedule == config.RETRAIN_CRON.default == "0 3 * * 1"
     context = build_schedule_context(scheduled_execution_time=datetime(2026, 11, 30, 3, tzinfo=timezone.utc))
     [request] = retraining_schedule.evaluate_tick(context).run_requests
     assert request.tags["yts/trigger"] == "schedule"
@@ -114,15 +118,31 @@ def test_schedule_is_weekly_by_default_and_requests_training():
         build_retraining_schedule("every tuesday")
 
 
+def test_cron_and_interval_are_read_when_the_definitions_load(monkeypatch):
+    monkeypatch.setenv("YTS_RETRAIN_CRON", "*/30 * * * *")
+    monkeypatch.setenv("YTS_DRIFT_SENSOR_INTERVAL", "7")
+    defs = build_definitions()
+    assert defs.resolve_schedule_def("retraining_schedule").cron_schedule == "*/30 * * * *"
+    assert defs.resolve_sensor_def("incoming_drift_sensor").minimum_interval_seconds == 7
+    monkeypatch.setenv("YTS_DRIFT_SENSOR_INTERVAL", "soon")
+    with pytest.raises(Exception, match="automation.py") as failure:  # Dagster's loader names the file
+        build_definitions()
+    assert "YTS_DRIFT_SENSOR_INTERVAL='soon' is not valid" in str(failure.value.__cause__)
+    monkeypatch.delenv("YTS_DRIFT_SENSOR_INTERVAL")
+    monkeypatch.setenv("YTS_EXECUTOR", "threads")
+    with pytest.raises(config.ConfigError, match="YTS_EXECUTOR='threads' is not one of in_process, multiprocess"):
+        build_definitions()
+
+
 def test_sensors_and_schedule_run_by_default():
-    repository = defs.get_repository_def()
+    repository = build_definitions().get_repository_def()
     assert {s.name: s.default_status.value for s in repository.sensor_defs} == {
         "incoming_drift_sensor": "RUNNING", "yts_automation_sensor": "RUNNING"}
     assert repository.get_schedule_def("retraining_schedule").default_status.value == "RUNNING"
 
 
 def test_training_assets_wait_for_blocking_checks():
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         condition = graph.get(key).automation_condition
         if key.to_user_string() in {"raw_youtube_stats", "production_payloads", "hpo_study"}:  # roots and opt-in
@@ -131,6 +151,7 @@ def test_training_assets_wait_for_blocking_checks():
             assert [child.get_label() for child in condition.children] == ["eager", "all_deps_blocking_checks_passed"]
 
 
+@pytest.mark.slow
 def test_graph_runs_under_the_multiprocess_executor(project: ProjectPaths, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from yts_assets.core.registry import load_registry
 from yts_assets.core.paths import ProjectPaths
 
@@ -20,6 +22,7 @@ def run(command: list[str], project: ProjectPaths, **env: str) -> subprocess.Com
                           env={**os.environ, "DAGSTER_HOME": str(project.root / "dagster_home"), **env})
 
 
+@pytest.mark.slow
 def test_yts_run_prints_source_checks_metrics_and_active_run(project: ProjectPaths):
     completed = run([str(BIN / "yts-run")], project)
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -30,9 +33,10 @@ def test_yts_run_prints_source_checks_metrics_and_active_run(project: ProjectPat
     run_id = load_registry(project)["active_run_id"]
     assert f"active run id: {run_id} (this run)" in out
     assert f"artifacts: {project.artifact_dir}" in out
-    assert "dagster dev -w workspace.yaml" in out
+    assert f"UI: DAGSTER_HOME={project.root / 'dagster_home'} .venv/bin/dg dev" in out
 
 
+@pytest.mark.slow
 def test_yts_run_on_a_bad_path_exits_1_and_says_why(project: ProjectPaths):
     completed = run([str(BIN / "yts-run")], project, YTS_DATA_PATH="/missing/youtube.csv")
     assert completed.returncode == 1
@@ -40,6 +44,7 @@ def test_yts_run_on_a_bad_path_exits_1_and_says_why(project: ProjectPaths):
     assert "active run id: none" in completed.stdout
 
 
+@pytest.mark.slow
 def test_dagster_cli_materializes_everything(project: ProjectPaths):
     (project.root / "dagster_home").mkdir()
     completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select", "*"], project)

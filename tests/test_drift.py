@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from yts_assets.ml.dataset import load_raw, process
-from yts_assets.ml.drift import DriftSettings, drift_report
+from yts_assets.ml.drift import drift_report
+from yts_assets.ml.policy import DriftThresholds
 from yts_assets.ml.reports import training_baseline
 
 
@@ -57,7 +58,7 @@ def test_record_severity_contract(baseline):
     typical = {"uploads": 800, "age": 10, "category": "Music", "country": "India"}
     rare = {**typical, "country": "Samoa"}
     extreme = {**typical, "uploads": 1e12, "country": "Nowhere"}
-    records = drift_report([typical, rare, extreme], baseline, DriftSettings(min_category_frequency=0.01))["records"]
+    records = drift_report([typical, rare, extreme], baseline, DriftThresholds(min_category_frequency=0.01))["records"]
     assert [r["severity"] for r in records] == ["low", "medium", "high"]
     assert records[2]["z_scores"]["uploads"] > 3
     assert records[0]["category_frequency"]["category"] == pytest.approx(baseline["categorical"]["category"]["frequencies"]["Music"], abs=1e-4)

@@ -30,6 +30,8 @@ LAUNCH = """mutation Launch($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
+LOCATIONS = """query { workspaceOrError { ... on Workspace { locationEntries {
+  name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 RUN_STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 RUNS_BY_TAG = """query Runs($key: String!, $value: String!) {
   runsOrError(filter: {tags: [{key: $key, value: $value}]}) { ... on Runs { results { runId status jobName } } }
@@ -72,6 +74,17 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
+def code_location_loaded(port: int, name: str = "yts") -> bool:
+    """True once the location has loaded; a load error fails at once with Dagster's message."""
+    entries = graphql(port, LOCATIONS, {})["workspaceOrError"]["locationEntries"]
+    entry = next((e for e in entries if e["name"] == name), None)
+    if entry is None or entry["loadStatus"] != "LOADED":
+        return False
+    loaded = entry["locationOrLoadError"]
+    assert loaded["__typename"] == "RepositoryLocation", loaded.get("message", loaded)
+    return True
+
+
 def run_status(port: int, run_id: str) -> str | None:
     return graphql(port, RUN_STATUS, {"id": run_id})["runOrError"].get("status")
 
@@ -81,6 +94,7 @@ def finished(port: int, run_id: str) -> str | None:
     return status if status in {"SUCCESS", "FAILURE", "CANCELED"} else None
 
 
+@pytest.mark.slow
 def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
     home, root = tmp_path / "dagster_home", tmp_path / "project"
     home.mkdir()
@@ -111,6 +125,7 @@ def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
                 return False
 
         wait_for(webserver_up, 120, "the webserver")
+        wait_for(lambda: code_location_loaded(port), 120, "the yts code location to load")
         params = {"selector": {"repositoryLocationName": "yts", "repositoryName": "__repository__",
                                "jobName": "training_job"}, "runConfigData": {}}
         launched = graphql(port, LAUNCH, {"params": params})["launchRun"]

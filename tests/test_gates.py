@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import run_graph
-from yts_assets.definitions import TRAINING_ASSETS, MONITORING_ASSETS, defs
-from yts_assets.ml.demo import generate_demo_frame
+from dagster import AssetKey, AssetSelection
+
+from tests.conftest import run_graph, tree_hashes
 from yts_assets.core.files import sha256_file
-from yts_assets.core.registry import find_run, load_registry, promote, read_audit, verify_published_run
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.checks.monitoring import payload_drift
-from dagster import AssetSelection, materialize
+from yts_assets.core.registry import find_run, load_registry, promote, read_audit, verify_published_run
+from yts_assets.definitions import build_definitions
+from yts_assets.ml.demo import generate_demo_frame
 
 MODEL_ASSETS = ["supervised_bundle", "clustering_bundle", "training_metrics", "training_manifest", "model_registry"]
 
@@ -93,7 +93,7 @@ def test_a_degenerate_model_is_rejected_against_the_champion(project: ProjectPat
 
 def test_manual_policy_records_a_candidate_to_promote_later(project: ProjectPaths, instance):
     first = run_graph(instance)
-    second = run_graph(instance, run_config={"ops": {"model_registry": {"config": {"promotion_policy": "manual"}}}})
+    second = run_graph(instance, run_config={"resources": {"gate_policy": {"config": {"promotion_policy": "manual"}}}})
     assert second.success
     registry = load_registry(project)
     assert registry["active_run_id"] == first.run_id
@@ -103,22 +103,48 @@ def test_manual_policy_records_a_candidate_to_promote_later(project: ProjectPath
     assert load_registry(project)["active_run_id"] == second.run_id
 
 
-def test_registry_only_run_is_blocked_by_failed_checks_on_current_data(project: ProjectPaths, instance, monkeypatch, tmp_path):
+def test_registry_only_run_is_refused_and_changes_nothing(project: ProjectPaths, instance, monkeypatch, tmp_path):
     good = run_graph(instance)
+    before = tree_hashes(project.mlops_dir)
     again = run_graph(instance, selection="model_registry")
-    assert again.success
-    assert again.asset_materializations_for_node("model_registry")[0].metadata["decision"].value == "promoted"
+    assert not again.success
+    [failure] = [e for e in again.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "not published" in message and "supervised_bundle was not materialized in this run" in message
+    assert tree_hashes(project.mlops_dir) == before  # no record, no audit line
 
     monkeypatch.setenv("YTS_DATA_PATH", str(corrupt("duplicated_rows", tmp_path / "dup.csv")))
-    assert not run_graph(instance).success
-    blocked = run_graph(instance, selection="model_registry")
-    metadata = blocked.asset_materializations_for_node("model_registry")[0].metadata
-    assert metadata["decision"].value == "rejected"
-    assert [f["check"] for f in metadata["failed_blocking_checks"].value] == ["raw_youtube_stats:no_duplicate_channels"]
+    bad = run_graph(instance)
+    assert not bad.success and find_run(load_registry(project), bad.run_id)["status"] == "rejected"
+    assert not run_graph(instance, selection="model_registry").success
     assert load_registry(project)["active_run_id"] == good.run_id
-    assert read_audit(project)[-1]["action"] == "block"
 
 
+def test_gate_policy_is_run_config(project: ProjectPaths, instance):
+    strict = {"resources": {"gate_policy": {"config": {"quality": {"min_rows": 5000}}}}}
+    result = run_graph(instance, run_config=strict)
+    assert not result.success and "row_count_in_bounds" in failed_checks(result)
+    record = find_run(load_registry(project), result.run_id)
+    assert record["status"] == "rejected" and "outside 5000..100000" in record["reason"]
+    assert run_graph(instance).success  # the default policy, on the same data
+
+
+def test_checks_write_nothing_outside_the_gate(project: ProjectPaths, instance, monkeypatch, tmp_path):
+    good = run_graph(instance)
+    before = tree_hashes(project.mlops_dir)
+    monkeypatch.setenv("YTS_DATA_PATH", str(corrupt("negative_values", tmp_path / "negative.csv")))
+    defs = build_definitions()
+    checks_only = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={AssetKey("raw_youtube_stats"), AssetKey("processed_channels")},
+        asset_check_selection=AssetSelection.checks_for_assets(AssetKey("processed_channels")).resolve_checks(
+            defs.resolve_asset_graph()))
+    result = checks_only.execute_in_process(instance=instance, raise_on_error=False)
+    assert "non_negative_values" in failed_checks(result)
+    assert tree_hashes(project.mlops_dir) == before  # outside training_job nothing records a rejection
+    assert load_registry(project)["active_run_id"] == good.run_id
+
+
+@pytest.mark.slow
 def test_summary_shows_failed_checks_and_the_unchanged_active_run(project: ProjectPaths, instance, tmp_path):
     good = run_graph(instance)
     bad_csv = corrupt("negative_values", tmp_path / "negative.csv")
@@ -137,8 +163,7 @@ def write_batch(folder: Path, name: str, records: list[dict], extra_lines: list[
 
 
 def drift_run(instance):
-    return materialize([*TRAINING_ASSETS, *MONITORING_ASSETS, payload_drift], selection="production_payloads",
-                       instance=instance, resources=defs.resources, raise_on_error=False)
+    return build_definitions().resolve_job_def("drift_job").execute_in_process(instance=instance, raise_on_error=False)
 
 
 def test_payload_drift_check_and_rejected_lines(project: ProjectPaths, instance, use_real_data):
@@ -168,8 +193,6 @@ def test_payload_drift_check_and_rejected_lines(project: ProjectPaths, instance,
 
 
 def test_a_tampered_bundle_fails_integrity_and_is_not_promoted(project: ProjectPaths, instance):
-    from dagster import AssetKey
-
     good = run_graph(instance)
     assert run_graph(instance, selection="supervised_bundle").success
     project.supervised_bundle.write_bytes(b"tampered after materialization")

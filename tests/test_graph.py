@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 
 from tests.conftest import run_graph, tree_hashes
-from yts_assets.definitions import TRAINING_ASSETS, defs
-from yts_assets.main import failure_reasons
+from yts_assets.cli.run import failure_reasons
+from yts_assets.definitions import TRAINING_JOB, build_definitions
 from yts_assets.ml.dataset import read_processed
 from yts_assets.ml.demo import generate_demo_frame
 from yts_assets.core.files import read_json, sha256_file
 from yts_assets.core.registry import load_registry, read_audit, rollback, verify_published_run
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.ml.training import predict
+from yts_assets.ml.models import SupervisedModel
 
-ASSET_NAMES = [a.key.to_user_string() for a in TRAINING_ASSETS]
+ASSET_NAMES = sorted(k.to_user_string() for k in build_definitions().resolve_job_def(TRAINING_JOB).asset_layer.selected_asset_keys)
 
 
 def materialization(result, asset: str):
@@ -32,11 +31,11 @@ def failure_messages(result) -> str:
 
 
 def test_every_asset_is_documented_grouped_typed_and_versioned():
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, key
-        assert node.group_name in {"data", "models", "mlops", "monitoring"}, key
+        assert node.group_name in {"data", "models", "tuning", "registry", "monitoring"}, key
         assert node.kinds, key
         assert node.code_version, key
 
@@ -124,14 +123,14 @@ def test_same_input_same_hashes_predictions_and_data_version(project: ProjectPat
     for _ in range(2):
         result = run_graph(instance)
         assert result.success
-        bundle = joblib.load(project.supervised_bundle)
+        model = SupervisedModel.load(project.supervised_bundle)
         processed = read_processed(project.processed_csv)
         outputs.append({
             "processed_sha": sha256_file(project.processed_csv),
             "snapshot_sha": sha256_file(project.feature_snapshot),
             "raw_version": materialization(result, "raw_youtube_stats").tags["dagster/data_version"],
             "processed_version": materialization(result, "processed_channels").tags["dagster/data_version"],
-            "predictions": predict(bundle, bundle["encoder"].encode(processed)),
+            "predictions": model.predict_encoded(model.encoder.encode(processed)),
         })
     first, second = outputs
     for key in ("processed_sha", "snapshot_sha", "raw_version", "processed_version"):

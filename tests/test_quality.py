@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 
 from yts_assets.ml import model_quality, quality
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.models import ModelFormatError, SupervisedModel
+from yts_assets.ml.policy import QualityLimits
 from yts_assets.core.files import sha256_file
 
-THRESHOLDS = quality.QualityThresholds()
+THRESHOLDS = QualityLimits()
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +115,10 @@ def test_champion_regression():
 def test_bundle_integrity(tmp_path: Path):
     from yts_assets.ml.training import TrainingConfig, train_supervised
 
-    bundle, _ = train_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=2, max_iter=5))
+    model, _ = train_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=2, max_iter=5))
     path = tmp_path / "bundle.joblib"
-    joblib.dump(bundle, path)
-    digest = sha256_file(path)
+    digest = model.save(path)
+    assert digest == sha256_file(path)
     outcome = model_quality.bundle_integrity(path, digest)
     assert outcome.passed and set(outcome.metadata["probe_predictions"]) == {"subscribers", "earnings", "growth"}
     assert not model_quality.bundle_integrity(path, "0" * 64).passed

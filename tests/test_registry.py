@@ -114,8 +114,10 @@ def test_register_without_promotion_keeps_the_active_run(project: ProjectPaths):
 
 def test_rejected_run_is_recorded_with_its_checks_and_cannot_be_promoted(project: ProjectPaths):
     register(project, "run-a")
-    record_rejection(project, "run-bad", "raw_youtube_stats:duplicate_channels", "3 duplicate rows", actor="dagster")
-    registry = record_rejection(project, "run-bad", "processed_channels:non_negative_values", "uploads (2 rows)", actor="dagster")
+    duplicates = {"check": "raw_youtube_stats:duplicate_channels", "why": "3 duplicate rows"}
+    negatives = {"check": "processed_channels:non_negative_values", "why": "uploads (2 rows)"}
+    record_rejection(project, "run-bad", [duplicates], actor="dagster")
+    registry = record_rejection(project, "run-bad", [duplicates, negatives], actor="dagster")
     assert registry["active_run_id"] == "run-a"
     rejected = registry["runs"][-1]
     assert rejected["status"] == "rejected"
@@ -124,6 +126,11 @@ def test_rejected_run_is_recorded_with_its_checks_and_cannot_be_promoted(project
     audit = read_audit(project)[-1]
     assert audit["action"] == "reject" and audit["new_active_run_id"] == "run-a"
     assert "non_negative_values failed: uploads (2 rows)" in audit["reason"]
+    lines = len(read_audit(project))
+    record_rejection(project, "run-bad", [negatives], actor="dagster")  # a hook firing again: nothing new
+    assert len(read_audit(project)) == lines
+    with pytest.raises(RegistryError, match="already promoted"):
+        record_rejection(project, "run-a", [negatives], actor="dagster")
     with pytest.raises(RegistryError, match="rejected by checks"):
         promote(project, "run-bad", reason="force", actor="pytest")
     assert not (project.published_runs_dir / "run-bad").exists()
@@ -154,7 +161,7 @@ def test_concurrent_writers_never_lose_a_record(project: ProjectPaths):
 
 
 def run_cli(project: ProjectPaths, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yts_assets.registry_cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "yts_assets.cli.registry", *args], capture_output=True, text=True,
                           env={**os.environ}, timeout=60)
 
 

@@ -290,7 +290,7 @@ def test_capture_write_errors_never_fail_predictions(paths):
 
 
 def test_capture_buffer_is_bounded(paths):
-    from serving.capture import PayloadCapture
+    from serving.observability import PayloadCapture
 
     capture = PayloadCapture(paths.root / "bounded", max_buffer=5, rotate_records=100, rotate_seconds=60,
                              flush_seconds=60)

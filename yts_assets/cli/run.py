@@ -19,10 +19,10 @@ def ensure_dagster_home(paths: ProjectPaths) -> Path:
     """Use DAGSTER_HOME, else a persistent .dagster_home under the project, so the UI shows past runs."""
     home = config.DAGSTER_HOME.get() or paths.root / ".dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
         template = paths.root / "deploy" / "dagster.local.yaml"
-        config.write_text(template.read_text(encoding="utf-8") if template.is_file() else FALLBACK_DAGSTER_YAML,
+        instance_yaml.write_text(template.read_text(encoding="utf-8") if template.is_file() else FALLBACK_DAGSTER_YAML,
                           encoding="utf-8")
     config.DAGSTER_HOME.set(str(home))
     return home

@@ -215,7 +215,7 @@ def record_rejection(paths: ProjectPaths, run_id: str, failing_checks: list[dict
             return registry
         record["failing_checks"].extend(new)
         record["reason"] = "; ".join(f"{c['check']}: {c['description']}" for c in record["failing_checks"])
-        reason = "rejected: blocking checks failed: " + "; ".join(f"{c['check']}: {c['description']}" for c in new)
+        reason = "rejected: " + "; ".join(f"blocking check {c['check']} failed: {c['description']}" for c in new)
         _commit(paths, registry, _unchanged_audit(registry, "reject", run_id, reason, actor))
         return registry
 
