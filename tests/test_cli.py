@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +49,8 @@ def test_yts_run_on_a_bad_path_exits_1_and_says_why(project: ProjectPaths):
 @pytest.mark.slow
 def test_dagster_cli_materializes_everything(project: ProjectPaths):
     (project.root / "dagster_home").mkdir()
-    completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select", "*"], project)
+    completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select", "*"], project,
+                    YTS_OPTUNA_TRIALS="2")
     assert completed.returncode == 0, completed.stderr[-3000:]
     registry = load_registry(project)
     assert registry["active_run_id"] and len(registry["runs"]) == 1
@@ -58,3 +61,19 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"```bash\n(.+?)\n```", readme.split("## Quickstart", 1)[1], re.S).group(1).splitlines()[1]
     assert "pytest" in command
     assert command in (REPO / ".ci" / "run").read_text()
+
+
+@pytest.mark.slow
+def test_dg_scaffolds_an_asset_that_loads_without_wiring(tmp_path: Path):
+    clone = tmp_path / "clone"
+    shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".venv", ".git", "artifacts", "data", ".dagster_home*",
+                                                                "__pycache__", "*.egg-info", ".pytest_cache"))
+    env = {**os.environ, "PYTHONPATH": str(clone)}
+    scaffold = subprocess.run([str(BIN / "dg"), "scaffold", "defs", "dagster.asset", "data/probe_asset.py"], cwd=clone,
+                              capture_output=True, text=True, timeout=120, env=env)
+    assert scaffold.returncode == 0, scaffold.stderr[-2000:]
+    assert (clone / "yts_assets" / "defs" / "data" / "probe_asset.py").is_file()
+    listed = subprocess.run([str(BIN / "dg"), "list", "defs", "--json"], cwd=clone, capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "probe_asset" in {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}

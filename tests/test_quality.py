@@ -138,3 +138,34 @@ def test_artifacts_match_manifest(tmp_path: Path):
     artifact.write_bytes(b"y")
     del manifest["artifacts"]["b"]
     assert quality.artifacts_match_manifest(manifest).metadata["mismatched"] == ["a"]
+
+
+def test_model_files_carry_their_kind_and_format(tmp_path: Path):
+    from yts_assets.ml.clustering import ClusteringConfig, train_clustering
+    from yts_assets.ml.models import ClusteringModel
+    from yts_assets.ml.training import TrainingConfig, train_supervised
+
+    processed = process(generate_demo_frame()).frame
+    model, _ = train_supervised(processed, TrainingConfig(cv_folds=2, max_iter=5))
+    path = tmp_path / "supervised.joblib"
+    model.save(path)
+    loaded = SupervisedModel.load(path)
+    expected = model.predict([10.0, 5000.0], [3.0, 12.0], ["Music", "Narnia"], ["India", "india"])
+    for target, values in loaded.predict([10.0, 5000.0], [3.0, 12.0], ["Music", "Narnia"], ["India", "india"]).items():
+        assert list(values) == list(expected[target])
+    assert loaded.unknown_inputs(loaded.encode([1.0], [1.0], ["Narnia"], ["India"])) == [["category"]]
+    with pytest.raises(ModelFormatError, match="is not a yts.clustering model"):
+        ClusteringModel.load(path)
+
+    clustering, _ = train_clustering(processed, ClusteringConfig())
+    clustering.save(tmp_path / "clustering.joblib")
+    assert ClusteringModel.load(tmp_path / "clustering.joblib").assign([[100, 1e6, 1e5, 1e3]])[0] in clustering.archetypes
+
+    import joblib
+
+    joblib.dump({"kind": SupervisedModel.KIND, "format": 1, "state": {}}, tmp_path / "old.joblib")
+    with pytest.raises(ModelFormatError, match="format 1, but this yts reads format 2; retrain with yts-run"):
+        SupervisedModel.load(tmp_path / "old.joblib")
+    joblib.dump({"encoder": None, "models": {}}, tmp_path / "bundle_v1.joblib")  # the untyped bundles of before
+    with pytest.raises(ModelFormatError, match="is not a yts.supervised model"):
+        SupervisedModel.load(tmp_path / "bundle_v1.joblib")

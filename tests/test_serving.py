@@ -165,6 +165,7 @@ def test_drift_check_uses_the_shared_logic(client):
     assert strict["records"][0]["severity"] == "high"
 
 
+@pytest.mark.slow
 def test_capabilities_and_metrics(client):
     capabilities = client.get("/mlops/capabilities").json()
     assert capabilities["installed"]["dagster"] and capabilities["installed"]["optuna"]
@@ -273,6 +274,7 @@ def test_payload_capture_writes_complete_jsonl_batches(paths, trained):
                           "received_at": records[0]["received_at"]}
 
 
+@pytest.mark.slow
 def test_capture_can_be_switched_off(paths):
     with TestClient(create_app(make_config(paths, capture_enabled=False))) as client:
         client.post("/predict", json=ITEM)
@@ -315,6 +317,7 @@ def call(port: int, method: str, path: str, body=None, headers=None) -> tuple[in
     return response.status, json.loads(response.read() or b"{}")
 
 
+@pytest.mark.slow
 def test_real_uvicorn_serves_and_swaps_without_failing_requests(paths, trained):
     port = free_port()
     env = {**os.environ, "YTS_PROJECT_ROOT": str(paths.root), "YTS_ARTIFACT_DIR": str(paths.artifact_dir),
@@ -358,3 +361,13 @@ def test_real_uvicorn_serves_and_swaps_without_failing_requests(paths, trained):
         server.wait(timeout=15)
     captured = list((paths.root / "incoming").glob("capture-*.jsonl"))
     assert captured, "the capture buffer is flushed on shutdown"
+
+
+def test_serving_reads_its_settings_from_the_configuration_module(monkeypatch, tmp_path):
+    monkeypatch.setenv("YTS_ENABLE_MLFLOW", "1")
+    monkeypatch.setenv("YTS_CAPTURE_ENABLED", "off")
+    monkeypatch.setenv("YTS_REGISTRY_POLL_SECONDS", "0.5")
+    monkeypatch.setenv("YTS_CAPTURE_DIR", str(tmp_path / "captured"))
+    config = ServingConfig.from_env()
+    assert config.tracking_enabled is True and config.capture_enabled is False
+    assert config.registry_poll_seconds == 0.5 and config.incoming_dir == tmp_path / "captured"

@@ -32,6 +32,7 @@ def mlflow_client(paths: ProjectPaths):
     return mlflow.tracking.MlflowClient()
 
 
+@pytest.mark.slow
 def test_tracked_run_reads_back_from_mlflow(project: ProjectPaths, instance, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     result = run_graph(instance, tracking=ExperimentTracking(enabled=True))
@@ -113,6 +114,7 @@ def test_mlflow_flag_is_parsed_like_every_other_flag(monkeypatch):
         assert ExperimentTracking().is_enabled() is expected, value
 
 
+@pytest.mark.slow
 def test_hpo_changes_the_bundle_and_keeps_the_evaluation_folds(project: ProjectPaths, instance):
     assert run_graph(instance).success
     before = SupervisedModel.load(project.supervised_bundle)
@@ -163,6 +165,7 @@ def test_stale_search_results_are_not_applied():
     assert hpo.tuned_parameters(study, config, "old") == {}
 
 
+@pytest.mark.slow
 def test_trials_come_from_the_environment(project: ProjectPaths, instance, monkeypatch):
     assert run_graph(instance).success
     monkeypatch.setenv("YTS_OPTUNA_TRIALS", "1")

@@ -68,7 +68,11 @@ class Variable(Generic[T]):
 
     @property
     def shown_default(self) -> str:
-        return self.default_text or ("unset" if self.default is None else f"`{self.default}`")
+        if self.default_text:
+            return self.default_text
+        if isinstance(self.default, bool):
+            return f"`{str(self.default).lower()}`"
+        return "unset" if self.default is None else f"`{self.default}`"
 
 
 # Where things live
