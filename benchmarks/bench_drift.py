@@ -13,21 +13,21 @@ import sys
 import time
 from pathlib import Path
 
+from yts_assets.core import config
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml.dataset import load_raw, process
 from yts_assets.ml.demo import demo_csv_bytes
 from yts_assets.ml.drift import drift_report
 from yts_assets.ml.reports import training_baseline
-
-REAL_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "Global YouTube Statistics.csv"
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    source = Path(os.environ.get("YTS_DATA_PATH", REAL_CSV))
+    source = config.DATA_PATH.get() or ProjectPaths.from_env().default_real_csv
     raw = load_raw(source) if source.is_file() else load_raw(Path("demo"), demo_csv_bytes())
+    print(f"data: {raw.path}")
     processed = process(raw.frame).frame
     baseline = json.loads(json.dumps(training_baseline(processed)))
     rows = processed[["uploads", "age", "category", "country"]].dropna().sample(args.records, replace=True, random_state=0)

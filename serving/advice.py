@@ -16,16 +16,15 @@ def recommend(run: LoadedRun, item: PredictRequest, prediction: dict[str, object
                         prediction["predicted_growth"]]])
     archetype = run.clustering.assign(values)[0]
     record = drift_report([item.model_dump()], run.baseline)["records"][0]
-    profile = run.clustering.profile(archetype)
-    median = profile["median"]
+    median = run.clustering.medians(archetype)
     advice = []
-    if median["uploads"] and item.uploads < median["uploads"]:
-        advice.append(f"Upload more: '{archetype}' channels have a median of {median['uploads']:,.0f} uploads, "
+    if median.uploads and item.uploads < median.uploads:
+        advice.append(f"Upload more: '{archetype}' channels have a median of {median.uploads:,.0f} uploads, "
                       f"against your {item.uploads:,.0f}.")
-    if median["growth"] and float(prediction["predicted_growth"]) < median["growth"]:
+    if median.growth and float(prediction["predicted_growth"]) < median.growth:
         advice.append(f"Predicted 30-day growth ({float(prediction['predicted_growth']):,.0f}) is below the "
-                      f"archetype median ({median['growth']:,.0f}): review posting cadence and topics.")
-    if median["earnings"] and float(prediction["predicted_earnings"]) < median["earnings"]:
+                      f"archetype median ({median.growth:,.0f}): review posting cadence and topics.")
+    if median.earnings and float(prediction["predicted_earnings"]) < median.earnings:
         advice.append("Predicted earnings are below the archetype median: diversify monetization "
                       "(memberships, sponsorships).")
     if prediction["warnings"]:

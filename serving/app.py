@@ -49,4 +49,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`uvicorn serving.app:app` builds the app on first use, so the environment is read then, not at import."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()["app"] = created = create_app()
+    return created

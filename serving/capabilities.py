@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from yts_assets.core import config
+
 PACKAGES = {"dagster": "dagster", "webserver": "dagster-webserver", "mlflow": "mlflow",
             "dagster_mlflow": "dagster-mlflow", "optuna": "optuna"}
 LIST_TIMEOUT_SECONDS = 60.0
@@ -29,6 +31,14 @@ def package_version(name: str) -> str | None:
 
 def installed_packages() -> dict[str, str | None]:
     return {key: package_version(name) for key, name in PACKAGES.items()}
+
+
+def tracking_enabled() -> bool | str:
+    """YTS_ENABLE_MLFLOW as training reads it; an unparseable value is reported, not raised."""
+    try:
+        return bool(config.ENABLE_MLFLOW.get())
+    except config.ConfigError as exc:
+        return f"invalid: {exc}"
 
 
 def project_dir() -> Path | None:

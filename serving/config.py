@@ -20,7 +20,6 @@ class ServingConfig:
     capture_rotate_records: int = 1_000
     capture_rotate_seconds: float = 60.0
     capture_flush_seconds: float = 1.0
-    tracking_enabled: bool = False
 
     @property
     def incoming_dir(self) -> Path:
@@ -38,5 +37,4 @@ class ServingConfig:
             capture_rotate_records=config.CAPTURE_ROTATE_RECORDS.get(),
             capture_rotate_seconds=config.CAPTURE_ROTATE_SECONDS.get(),
             capture_flush_seconds=config.CAPTURE_FLUSH_SECONDS.get(),
-            tracking_enabled=config.ENABLE_MLFLOW.get(),
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult
 
+from yts_assets.core import config
 from yts_assets.core.files import sha256_file
 from yts_assets.core.paths import REAL_CSV_NAME, ProjectPaths
 from yts_assets.definitions import TRAINING_JOB, build_definitions
@@ -16,12 +17,12 @@ from yts_assets.tracking import ExperimentTracking
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Read once, before any fixture isolates the environment.
-DATA_PATH_AT_START = os.environ.get("YTS_DATA_PATH")
+DATA_PATH_AT_START = config.DATA_PATH.get()
 
 
 def real_csv_candidates() -> list[Path]:
     """Where the real-data tests look, in order: YTS_DATA_PATH, data/, ../shared/data/."""
-    candidates = [Path(DATA_PATH_AT_START).expanduser()] if DATA_PATH_AT_START else []
+    candidates = [DATA_PATH_AT_START] if DATA_PATH_AT_START else []
     return candidates + [REPO_ROOT / "data" / REAL_CSV_NAME, REPO_ROOT.parent / "shared" / "data" / REAL_CSV_NAME]
 
 
@@ -41,7 +42,7 @@ def real_csv() -> Path:
     found = next((path for path in candidates if path.is_file()), None)
     if found is None:
         tried = ", ".join(str(p) for p in candidates)
-        if os.environ.get("CI"):
+        if os.environ.get("CI"):  # CI's own flag, not a yts setting
             pytest.fail(f"CI must run the real-data tests, but the dataset is not at any of: {tried}")
         pytest.skip(f"real dataset not found (tried {tried}); set YTS_DATA_PATH")
     return found

@@ -19,6 +19,8 @@ from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import find_run, load_registry, promote, read_audit, verify_published_run
 from yts_assets.definitions import build_definitions
 from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.policy import QualityLimits
+from yts_assets.resources import GatePolicyResource
 
 MODEL_ASSETS = ["supervised_bundle", "clustering_bundle", "training_metrics", "training_manifest", "model_registry"]
 
@@ -118,6 +120,28 @@ def test_registry_only_run_is_refused_and_changes_nothing(project: ProjectPaths,
     assert not bad.success and find_run(load_registry(project), bad.run_id)["status"] == "rejected"
     assert not run_graph(instance, selection="model_registry").success
     assert load_registry(project)["active_run_id"] == good.run_id
+
+
+def test_a_run_without_its_checks_cannot_publish(project: ProjectPaths, instance):
+    defs = build_definitions()
+    job = defs.resolve_job_def("training_job")
+    unchecked = job.get_subset(asset_selection=set(job.asset_layer.selected_asset_keys), asset_check_selection=set())
+    result = unchecked.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success and result.get_asset_check_evaluations() == []
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "blocking check raw_youtube_stats:raw_schema_matches did not pass in this run" in \
+        failure.step_failure_data.user_failure_data.description
+    assert load_registry(project)["active_run_id"] is None
+
+
+def test_partial_policy_config_keeps_the_other_defaults(monkeypatch):
+    policy = GatePolicyResource(quality={"max_null_rate": {"country": 0.1}}, drift={"psi_threshold": 0.3}).policy()
+    assert policy.quality.max_null_rate["country"] == 0.1 and policy.quality.max_null_rate["uploads"] == 0.0
+    assert policy.quality.min_rows == QualityLimits().min_rows
+    assert policy.drift.psi_threshold == 0.3 and policy.drift.max_high_severity_share == 0.10
+    monkeypatch.setenv("YTS_RETRAIN_HIGH_SEVERITY_SHARE", "0.3")
+    assert GatePolicyResource(drift={"psi_threshold": 0.3}).policy().drift.max_high_severity_share == 0.3
+    assert GatePolicyResource(drift={"max_high_severity_share": 0.2}).policy().drift.max_high_severity_share == 0.2
 
 
 def test_gate_policy_is_run_config(project: ProjectPaths, instance):

@@ -9,10 +9,11 @@ from pathlib import Path
 from dagster import Definitions, ExecutorDefinition, definitions, in_process_executor, load_from_defs_folder, multiprocess_executor
 
 from .core import config
+from .defs.registry.gate import BlockingChecks
 from .resources import GatePolicyResource, YtsSettings
 from .tracking import ExperimentTracking
 
-# In-process by default: on 2 cores, a process per step costs more than the steps (DESIGN.md).
+# In-process by default: on 2 cores a process per step costs more than the steps (README, "Scaling out").
 EXECUTORS: dict[str, ExecutorDefinition] = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
 TRAINING_JOB = "training_job"
 
@@ -26,14 +27,13 @@ def executor_from_env() -> ExecutorDefinition:
 
 def build_definitions(settings: YtsSettings | None = None, tracking: ExperimentTracking | None = None,
                       gate_policy: GatePolicyResource | None = None) -> Definitions:
-    return Definitions.merge(
-        load_from_defs_folder(path_within_project=Path(__file__).parent),
-        Definitions(
-            resources={"settings": settings or YtsSettings(), "tracking": tracking or ExperimentTracking(),
-                       "gate_policy": gate_policy or GatePolicyResource.from_env()},
-            executor=executor_from_env(),
-        ),
-    )
+    location = load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return Definitions.merge(location, Definitions(
+        resources={"settings": settings or YtsSettings(), "tracking": tracking or ExperimentTracking(),
+                   "gate_policy": gate_policy or GatePolicyResource(),
+                   "blocking_checks": BlockingChecks.of(location)},
+        executor=executor_from_env(),
+    ))
 
 
 @definitions

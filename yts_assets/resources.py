@@ -34,13 +34,25 @@ class YtsSettings(ConfigurableResource):
 
 
 def config_class(policy: type) -> type[Config]:
-    """A Dagster Config with the fields, defaults and meanings of a policy dataclass: declared once, in ml/policy.py."""
+    """A Dagster Config with the fields and meanings of a policy dataclass (declared once, in ml/policy.py).
+
+    Every field defaults to None, "the policy's default", so setting one field never resets the others.
+    """
     hints = typing.get_type_hints(policy)
-    fields: dict[str, Any] = {}
-    for item in dataclasses.fields(policy):
-        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()  # type: ignore[misc]
-        fields[item.name] = (hints[item.name], Field(default=default, description=item.metadata.get("doc")))
+    fields = {item.name: (hints[item.name] | None, Field(default=None, description=item.metadata.get("doc")))
+              for item in dataclasses.fields(policy)}
     return create_model(f"{policy.__name__}Config", __base__=Config, **fields)
+
+
+def with_overrides(defaults: Any, overrides: Config) -> Any:
+    """The policy dataclass with every field that was set; a mapping is merged over the default mapping."""
+    changes = {}
+    for name, value in overrides.model_dump().items():
+        if value is None:
+            continue
+        default = getattr(defaults, name)
+        changes[name] = {**default, **value} if isinstance(default, dict) else value
+    return dataclasses.replace(defaults, **changes)
 
 
 QualityLimitsConfig = config_class(QualityLimits)
@@ -50,7 +62,11 @@ POLICY_FIELDS = {f.name: f for f in dataclasses.fields(GatePolicy)}
 
 
 class GatePolicyResource(ConfigurableResource):
-    """The gate policy as run or resource config: `resources: {gate_policy: {config: {champion_tolerance: 0.02}}}`."""
+    """The gate policy as run or resource config: `resources: {gate_policy: {config: {champion_tolerance: 0.02}}}`.
+
+    Unset fields keep the defaults of ml/policy.py; the drift sensor's high-severity share defaults to
+    YTS_RETRAIN_HIGH_SEVERITY_SHARE, read when the policy is used.
+    """
 
     quality: QualityLimitsConfig = Field(default_factory=QualityLimitsConfig, description="data-quality limits")  # type: ignore[valid-type]
     skill: SkillMinimumsConfig = Field(default_factory=SkillMinimumsConfig, description="model skill minimums")  # type: ignore[valid-type]
@@ -60,16 +76,13 @@ class GatePolicyResource(ConfigurableResource):
     promotion_policy: PromotionPolicy = Field(default=POLICY_FIELDS["promotion_policy"].default,
                                               description=POLICY_FIELDS["promotion_policy"].metadata["doc"])
 
-    @classmethod
-    def from_env(cls) -> "GatePolicyResource":
-        """Defaults, with the drift sensor's high-severity share from YTS_RETRAIN_HIGH_SEVERITY_SHARE."""
-        return cls(drift=DriftThresholdsConfig(max_high_severity_share=config.RETRAIN_HIGH_SEVERITY_SHARE.get()))
-
     def policy(self) -> GatePolicy:
+        share = config.RETRAIN_HIGH_SEVERITY_SHARE.get()
+        drift_defaults = DriftThresholds() if share is None else DriftThresholds(max_high_severity_share=share)
         return GatePolicy(
-            quality=QualityLimits(**self.quality.model_dump()),  # type: ignore[attr-defined]
-            skill=SkillMinimums(**self.skill.model_dump()),  # type: ignore[attr-defined]
-            drift=DriftThresholds(**self.drift.model_dump()),  # type: ignore[attr-defined]
+            quality=with_overrides(QualityLimits(), self.quality),
+            skill=with_overrides(SkillMinimums(), self.skill),
+            drift=with_overrides(drift_defaults, self.drift),
             champion_tolerance=self.champion_tolerance,
             promotion_policy=self.promotion_policy,
         )

@@ -8,7 +8,7 @@ from yts_assets.core.registry import RegistryError, load_registry
 from yts_assets.ml.drift import drift_report
 from yts_assets.ml.policy import DriftThresholds
 
-from ..capabilities import installed_packages
+from ..capabilities import installed_packages, tracking_enabled
 from ..dependencies import ServingRun
 from ..schemas import DriftCheckRequest
 
@@ -43,7 +43,7 @@ def capabilities(request: Request) -> dict[str, object]:  # sync: the first call
     store = state.store
     return {
         "installed": installed_packages(),
-        "enabled": {"mlflow": state.config.tracking_enabled, "optuna": state.config.paths.optuna_study.is_file(),
+        "enabled": {"mlflow": tracking_enabled(), "optuna": state.config.paths.optuna_study.is_file(),
                     "payload_capture": state.capture is not None, "admin_api": bool(state.config.admin_token)},
         "definitions": state.definitions.summary(),
         "model": {"ready": store.ready, "serving_run_id": store.current.run_id if store.current else None},

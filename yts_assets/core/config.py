@@ -86,9 +86,10 @@ DAGSTER_HOME = Variable("DAGSTER_HOME", parse_path, None, "Dagster instance (run
 # Dagster runs
 EXECUTOR = Variable("YTS_EXECUTOR", str, "in_process", "`in_process` or `multiprocess` (one process per step)")
 DRIFT_SENSOR_INTERVAL = Variable("YTS_DRIFT_SENSOR_INTERVAL", int, 30, "seconds between sensor evaluations")
-RETRAIN_HIGH_SEVERITY_SHARE = Variable("YTS_RETRAIN_HIGH_SEVERITY_SHARE", float, 0.10,
+RETRAIN_HIGH_SEVERITY_SHARE = Variable("YTS_RETRAIN_HIGH_SEVERITY_SHARE", float, None,
                                        "share of high-severity records that makes a batch a drift risk "
-                                       "(default of the gate policy's `drift.max_high_severity_share`)")
+                                       "(default of the gate policy's `drift.max_high_severity_share`)",
+                                       "the gate policy's, `0.1`")
 RETRAIN_CRON = Variable("YTS_RETRAIN_CRON", str, "0 3 * * 1", "the retraining schedule's cron (UTC)")
 # Tracking and tuning
 ENABLE_MLFLOW = Variable("YTS_ENABLE_MLFLOW", parse_bool, False, "track training runs in MLflow (`true`/`1`/`yes`/`on`)")

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 
@@ -56,10 +55,6 @@ def write_json(path: Path, payload: Any) -> str:
 def write_csv(path: Path, frame: pd.DataFrame) -> str:
     """Deterministic CSV: same frame, same bytes."""
     return write_bytes(path, frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-
-
-def write_joblib(path: Path, obj: Any) -> str:
-    return atomic_write(path, lambda tmp: joblib.dump(obj, tmp, compress=3))
 
 
 def read_json(path: Path) -> Any:

@@ -10,7 +10,7 @@ from sklearn.cluster import DBSCAN, KMeans
 from sklearn.preprocessing import StandardScaler
 
 from .features import channel_id
-from .models import ClusteringModel
+from .models import ClusteringModel, cluster_logs
 
 CLUSTER_INPUTS: dict[str, str] = {
     "uploads": "uploads",
@@ -45,19 +45,8 @@ class ClusteringConfig:
         return asdict(self)
 
 
-def log_inputs(values: np.ndarray, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
-    """log1p of (uploads, subscribers, earnings, growth) rows, negatives clipped to 0, missing growth imputed."""
-    logs = np.log1p(np.clip(np.asarray(values, dtype=float), 0, None))
-    if growth_fill is None:
-        growth_fill = float(np.nanmedian(logs[:, 3]))
-    logs[:, 3] = np.where(np.isnan(logs[:, 3]), growth_fill, logs[:, 3])
-    if np.isnan(logs).any():
-        logs = np.where(np.isnan(logs), np.nanmedian(logs, axis=0), logs)
-    return logs, growth_fill
-
-
 def cluster_matrix(processed: pd.DataFrame, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
-    return log_inputs(processed[list(CLUSTER_INPUTS.values())].to_numpy(dtype=float), growth_fill)
+    return cluster_logs(processed[list(CLUSTER_INPUTS.values())].to_numpy(dtype=float), growth_fill)
 
 
 def name_archetypes(centroids_z: np.ndarray) -> list[str]:

@@ -36,8 +36,8 @@ def log_supervised(model: SupervisedModel, example_features: np.ndarray) -> None
 
     mlflow.log_params({f"train_{k}": v for k, v in model.config.items()})
     mlflow.log_params({"features": ",".join(ENCODED_FEATURES), "target_transform": model.target_transform,
-                       "hyperparameter_source": model.hyperparameters["source"]})
-    for target, params in model.hyperparameters["refit"].items():
+                       "hyperparameter_source": model.hyperparameter_source})
+    for target, params in model.refit_parameters.items():
         mlflow.log_params({f"{target}_{k}": v for k, v in params.items()})
     mlflow.log_metrics(flat_metrics(model.metrics))
     for target, regressor in model.regressors.items():

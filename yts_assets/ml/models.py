@@ -27,6 +27,18 @@ CATEGORY_CODE = ENCODED_FEATURES.index("category_code")
 COUNTRY_CODE = ENCODED_FEATURES.index("country_code")
 
 
+def cluster_logs(values: np.ndarray, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
+    """log1p of (uploads, subscribers, earnings, growth) rows, negatives clipped to 0, missing growth imputed
+    (with the median of the known labels unless `growth_fill` is given), other gaps with the column median."""
+    logs = np.log1p(np.clip(np.asarray(values, dtype=float), 0, None))
+    if growth_fill is None:
+        growth_fill = float(np.nanmedian(logs[:, 3]))
+    logs[:, 3] = np.where(np.isnan(logs[:, 3]), growth_fill, logs[:, 3])
+    if np.isnan(logs).any():
+        logs = np.where(np.isnan(logs), np.nanmedian(logs, axis=0), logs)
+    return logs, growth_fill
+
+
 class ModelFormatError(ValueError):
     """A model file is not the kind or format version this code reads; the message says what to do."""
 
@@ -157,8 +169,28 @@ class SupervisedModel(_SavedModel):
         return [[name for name, unknown in (("category", c), ("country", k)) if unknown]
                 for c, k in zip(unknown_category, unknown_country)]
 
+    @property
+    def hyperparameter_source(self) -> str:
+        """`optuna` when a search's parameters were applied, else `defaults`."""
+        return self.hyperparameters["source"]
+
+    @property
+    def refit_parameters(self) -> dict[str, dict[str, Any]]:
+        """The parameters of each target's final model."""
+        return self.hyperparameters["refit"]
+
     def ranked_importance(self, target: str) -> list[tuple[str, dict[str, float]]]:
         return sorted(self.feature_importance[target].items(), key=lambda item: -item[1]["importance"])
+
+
+@dataclass(frozen=True)
+class ArchetypeMedians:
+    """The median channel of an archetype, in raw units (None where the archetype has no value)."""
+
+    uploads: float | None
+    subscribers: float | None
+    earnings: float | None
+    growth: float | None
 
 
 @dataclass(frozen=True)
@@ -179,13 +211,18 @@ class ClusteringModel(_SavedModel):
 
     def assign(self, values: np.ndarray) -> list[str]:
         """Archetype for rows of (uploads, subscribers, earnings, growth) in raw units."""
-        logs = np.log1p(np.clip(np.asarray(values, dtype=float), 0, None))
-        logs[:, 3] = np.where(np.isnan(logs[:, 3]), self.growth_fill_log1p, logs[:, 3])
-        labels = self.kmeans.predict(self.scaler.transform(np.nan_to_num(logs)))
+        logs, _ = cluster_logs(values, growth_fill=self.growth_fill_log1p)
+        labels = self.kmeans.predict(self.scaler.transform(logs))
         return [self.archetypes[label] for label in labels]
 
-    def profile(self, archetype: str) -> dict[str, Any]:
-        return next(p for p in self.profiles if p["archetype"] == archetype)
+    def medians(self, archetype: str) -> ArchetypeMedians:
+        profile = next(p for p in self.profiles if p["archetype"] == archetype)
+        return ArchetypeMedians(**profile["median"])
+
+    def profile_rows(self) -> list[dict[str, Any]]:
+        """One flat row per archetype: name, size and the median of every clustering input."""
+        return [{"archetype": p["archetype"], "size": p["size"], **{f"median_{k}": v for k, v in p["median"].items()}}
+                for p in self.profiles]
 
     def summary(self) -> dict[str, Any]:
         return {"archetypes": self.archetypes, "profiles": self.profiles, "dbscan": self.dbscan_summary,

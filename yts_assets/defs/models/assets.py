@@ -117,8 +117,8 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
         "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(MODEL_INPUTS)])),
         "encoded_features": MetadataValue.json(list(ENCODED_FEATURES)),
         "cv_metrics": metrics_markdown(model.metrics),
-        "hyperparameters": MetadataValue.json(model.hyperparameters["refit"]),
-        "hyperparameter_source": MetadataValue.text(model.hyperparameters["source"]),
+        "hyperparameters": MetadataValue.json(model.refit_parameters),
+        "hyperparameter_source": MetadataValue.text(model.hyperparameter_source),
         "mlflow_run_id": MetadataValue.text(tracking.mlflow_run_id or "tracking off"),
         **{f"log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"]) for t, r in results.items()},
         "predicted_vs_actual": png_markdown(plot, "out-of-fold predictions against labels"),
@@ -139,8 +139,7 @@ def clustering_bundle(config: ClusteringRunConfig, settings: YtsSettings) -> Mat
     model, table = train_clustering(read_processed(paths.processed_csv), ClusteringConfig(**config.model_dump()))
     digest = model.save(paths.clustering_bundle)
     table_digest = write_csv(paths.clustered_channels, table)
-    profiles = pd.DataFrame([{"archetype": p["archetype"], "size": p["size"], **{f"median_{k}": v for k, v in p["median"].items()}}
-                             for p in model.profiles])
+    profiles = pd.DataFrame(model.profile_rows())
     plot = clusters_png(np.log1p(table["uploads"].clip(lower=0).to_numpy(float)),
                         np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
                         table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")

@@ -1,6 +1,6 @@
 """Registry assets: the training manifest, and model_registry, the gate that publishes and promotes."""
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, ResourceParam, asset
 
 from ...core.files import read_json, sha256_file, write_json
 from ...core.manifest import build_manifest
@@ -9,15 +9,13 @@ from ...metadata import file_metadata
 from ...ml.experiment import log_reports
 from ...resources import GatePolicyResource, YtsSettings
 from ...tracking import ExperimentTracking
-from ..conditions import AFTER_UPSTREAM_PASSES
-from .gate import unchecked_inputs
+from .gate import BlockingChecks, unchecked_inputs
 
 GROUP = "registry"
 
 
 @asset(
     group_name=GROUP,
-    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=["raw_youtube_stats", "processed_channels", "feature_snapshot", "supervised_bundle", "clustering_bundle",
           "training_metrics", "data_quality_report", "training_baseline"],
     kinds={"json"},
@@ -49,7 +47,6 @@ def training_manifest(context: AssetExecutionContext, settings: YtsSettings,
 
 @asset(
     group_name=GROUP,
-    automation_condition=AFTER_UPSTREAM_PASSES,
     deps=["training_manifest"],
     kinds={"json"},
     code_version="1",
@@ -59,10 +56,10 @@ def training_manifest(context: AssetExecutionContext, settings: YtsSettings,
                 "sets active_run_id. Refuses artifacts this run did not materialize. Every change goes to "
                 "registry_audit.jsonl.",
 )
-def model_registry(context: AssetExecutionContext, settings: YtsSettings,
-                   gate_policy: GatePolicyResource) -> MaterializeResult:
+def model_registry(context: AssetExecutionContext, settings: YtsSettings, gate_policy: GatePolicyResource,
+                   blocking_checks: ResourceParam[BlockingChecks]) -> MaterializeResult:
     paths, policy = settings.paths(), gate_policy.policy()
-    problems = unchecked_inputs(context)
+    problems = unchecked_inputs(context, blocking_checks)
     if problems:
         raise Failure(
             description="not published: the registry publishes only what this run trained and checked ("

@@ -3,20 +3,44 @@
 - A blocking check that fails stops everything downstream in its run, so `model_registry` only
   runs when every blocking check of the run passed. It then publishes only what this run
   trained and checked: the manifest and every asset it lists must have been materialized in
-  this run. A registry-only run is refused (promote a recorded run with `yts-registry promote`
-  or the API, which verify its files).
+  this run, and every blocking check the code location defines on them must have passed in it
+  (a subset job knows only its selected checks, so the full list is `BlockingChecks`, computed
+  from the whole graph when the definitions load). A registry-only run, or a run without the
+  checks, is refused (promote a recorded run with `yts-registry promote` or the API, which
+  verify its files).
 - `record_blocked_run`, the training job's failure hook, is the one place that records a run
   as rejected, with every blocking check that failed in it.
 """
 
 from __future__ import annotations
 
-from dagster import AssetCheckEvaluation, AssetExecutionContext, AssetKey, DagsterEventType, DagsterInstance, HookContext, failure_hook
+from dataclasses import dataclass
+
+from dagster import (
+    AssetCheckEvaluation, AssetCheckKey, AssetExecutionContext, AssetKey, DagsterEventType, DagsterInstance, Definitions,
+    HookContext, failure_hook,
+)
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from ...core.registry import record_rejection
 from ...metadata import check_label
 
 MANIFEST = AssetKey("training_manifest")
+
+
+@dataclass(frozen=True)
+class BlockingChecks:
+    """Every blocking check of the code location; a resource, so no run can choose to leave one out."""
+
+    keys: frozenset[AssetCheckKey]
+
+    @classmethod
+    def of(cls, definitions: Definitions) -> "BlockingChecks":
+        graph = AssetGraph.from_assets([*(definitions.assets or []), *(definitions.asset_checks or [])])
+        return cls(frozenset(key for key in graph.asset_check_keys if graph.get_check_spec(key).blocking))
+
+    def on(self, assets: set[AssetKey]) -> list[AssetCheckKey]:
+        return sorted((key for key in self.keys if key.asset_key in assets), key=lambda k: k.to_user_string())
 
 
 def run_check_evaluations(instance: DagsterInstance, run_id: str) -> list[AssetCheckEvaluation]:
@@ -31,7 +55,7 @@ def failed_blocking_checks(instance: DagsterInstance, run_id: str) -> list[dict[
             for e in run_check_evaluations(instance, run_id) if e.blocking and not e.passed]
 
 
-def unchecked_inputs(context: AssetExecutionContext) -> list[str]:
+def unchecked_inputs(context: AssetExecutionContext, blocking: BlockingChecks) -> list[str]:
     """Why this run may not publish: inputs it did not materialize, or blocking checks it did not pass."""
     graph = context.job_def.asset_layer.asset_graph
     required = sorted({MANIFEST, *graph.get(MANIFEST).parent_keys}, key=lambda k: k.to_user_string())
@@ -41,8 +65,8 @@ def unchecked_inputs(context: AssetExecutionContext) -> list[str]:
         if latest is None or latest.run_id != context.run.run_id:
             problems.append(f"{key.to_user_string()} was not materialized in this run")
     passed = {(e.asset_key, e.check_name) for e in run_check_evaluations(context.instance, context.run.run_id) if e.passed}
-    for check_key in sorted(graph.get_check_keys_for_assets(set(required)), key=lambda k: k.to_user_string()):
-        if graph.get_check_spec(check_key).blocking and (check_key.asset_key, check_key.name) not in passed:
+    for check_key in blocking.on(set(required)):
+        if (check_key.asset_key, check_key.name) not in passed:
             problems.append(f"blocking check {check_label(check_key.asset_key, check_key.name)} did not pass in this run")
     return problems
 
