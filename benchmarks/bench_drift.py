@@ -20,6 +20,7 @@ from yts_assets.ml.demo import demo_csv_bytes
 from yts_assets.ml.drift import drift_report
 from yts_assets.ml.reports import training_baseline
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=500)

@@ -1,9 +1,12 @@
 """Time the main job (`yts-run`) end to end in a fresh process, and print the median.
 
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --data "../shared/data/Global YouTube Statistics.csv"
+    .venv/bin/python benchmarks/bench_main_job.py --runs 5 --baseline-rev 774f8b7   # interleaved, with the ratio
 
 Each run is a new Python process (imports included), writing to a temporary artifact folder
-and DAGSTER_HOME. One untimed warm-up run creates the instance database first.
+and DAGSTER_HOME. One untimed warm-up run per side creates the instance database first. With
+--baseline-rev, that git revision is checked out into a temporary worktree and put first on
+PYTHONPATH, and its runs alternate with this checkout's, so both see the same machine load.
 """
 
 from __future__ import annotations
@@ -19,6 +22,22 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+ENTRY_MODULES = ("yts_assets.cli.run", "yts_assets.main")  # the main job's module, newest layout first
+
+
+def entry_module(tree: Path) -> str:
+    return next(m for m in ENTRY_MODULES if (tree / (m.replace(".", "/") + ".py")).is_file())
+
+
+def timed_run(tree: Path, env: dict[str, str], data_source: str) -> float:
+    command = [sys.executable, "-m", entry_module(tree), "--data-source", data_source]
+    started = time.perf_counter()
+    completed = subprocess.run(command, env={**env, "PYTHONPATH": str(tree)}, cwd=tree, capture_output=True, text=True,
+                               timeout=300)
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(f"{tree}: {completed.stdout[-2000:]} {completed.stderr[-2000:]}")
+    return elapsed
 
 
 def main() -> int:
@@ -26,28 +45,40 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "Global YouTube Statistics.csv"),
                         help="CSV to train on; pass an empty string for the demo data")
+    parser.add_argument("--baseline-rev", help="a git revision to time in the same sitting, interleaved")
     args = parser.parse_args()
+    data_source = "real" if args.data else "demo"
     with tempfile.TemporaryDirectory(prefix="yts-bench-") as scratch:
-        env = {**os.environ, "YTS_ARTIFACT_DIR": f"{scratch}/artifacts", "DAGSTER_HOME": f"{scratch}/dagster_home",
-               "YTS_PROJECT_ROOT": str(REPO)}
-        env.pop("YTS_DATA_PATH", None)
-        if args.data:
-            env["YTS_DATA_PATH"] = args.data
-        command = [sys.executable, "-m", "yts_assets.cli.run", "--data-source", "real" if args.data else "demo"]
-        timings = []
-        for index in range(args.runs + 1):
-            started = time.perf_counter()
-            completed = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-            elapsed = time.perf_counter() - started
-            if completed.returncode != 0:
-                print(completed.stdout, completed.stderr, file=sys.stderr)
-                return 1
-            if index:
-                timings.append(elapsed)
-                print(f"run {index}: {elapsed:.2f} s")
-    print(f"main job, fresh process, {'real' if args.data else 'demo'} data, {args.runs} runs: "
-          f"median {statistics.median(timings):.2f} s (min {min(timings):.2f}, max {max(timings):.2f}) "
-          f"on {os.cpu_count()} cores, Python {platform.python_version()}")
+        trees = {"this checkout": REPO}
+        if args.baseline_rev:
+            worktree = Path(scratch) / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline_rev], cwd=REPO,
+                           check=True, capture_output=True)
+            trees[args.baseline_rev] = worktree
+        try:
+            timings: dict[str, list[float]] = {name: [] for name in trees}
+            envs = {}
+            for index, name in enumerate(trees):
+                envs[name] = {**os.environ, "YTS_ARTIFACT_DIR": f"{scratch}/artifacts-{index}",
+                              "DAGSTER_HOME": f"{scratch}/dagster_home-{index}", "YTS_PROJECT_ROOT": str(REPO)}
+                envs[name].pop("YTS_DATA_PATH", None)
+                if args.data:
+                    envs[name]["YTS_DATA_PATH"] = args.data
+                timed_run(trees[name], envs[name], data_source)  # warm-up
+            for run in range(1, args.runs + 1):
+                for name, tree in trees.items():
+                    timings[name].append(timed_run(tree, envs[name], data_source))
+                    print(f"run {run} {name}: {timings[name][-1]:.2f} s")
+        finally:
+            if args.baseline_rev:
+                subprocess.run(["git", "worktree", "remove", "--force", str(trees[args.baseline_rev])], cwd=REPO,
+                               capture_output=True)
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    for name, values in timings.items():
+        print(f"main job ({name}), fresh process, {data_source} data, {args.runs} runs: median {medians[name]:.2f} s "
+              f"(min {min(values):.2f}, max {max(values):.2f}) on {os.cpu_count()} cores, Python {platform.python_version()}")
+    if args.baseline_rev:
+        print(f"ratio this checkout / {args.baseline_rev}: {medians['this checkout'] / medians[args.baseline_rev]:.2f}")
     return 0
 
 

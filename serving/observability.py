@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+
 class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

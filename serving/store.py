@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from yts_assets.core.files import read_json
-from yts_assets.core.registry import PUBLISHED_MANIFEST, RegistryError, load_registry, run_dir, verify_published_run
 from yts_assets.core.paths import ProjectPaths
+from yts_assets.core.registry import PUBLISHED_MANIFEST, RegistryError, load_registry, run_dir, verify_published_run
 from yts_assets.ml.models import ClusteringModel, SupervisedModel
 
 log = logging.getLogger("yts.serving")

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import (
-    DagsterInvalidDefinitionError, SensorResult, build_schedule_context, build_sensor_context,
-)
+from dagster import DagsterInvalidDefinitionError, SensorResult, build_schedule_context, build_sensor_context
 
 from tests.conftest import run_graph
 from yts_assets.core import config

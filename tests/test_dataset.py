@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml.dataset import RAW_COLUMNS, DatasetError, load_raw, process, snake_case
 from yts_assets.ml.demo import demo_csv_bytes, generate_demo_frame
-from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml.source import locate_real_csv, read_source
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from yts_assets.core.registry import load_registry
 from yts_assets.core.paths import ProjectPaths
+from yts_assets.core.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

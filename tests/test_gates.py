@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from dagster import AssetKey, AssetSelection
 
 from tests.conftest import run_graph, tree_hashes

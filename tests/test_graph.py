@@ -10,12 +10,12 @@ import pytest
 
 from tests.conftest import run_graph, tree_hashes
 from yts_assets.cli.run import failure_reasons
+from yts_assets.core.files import read_json, sha256_file
+from yts_assets.core.paths import ProjectPaths
+from yts_assets.core.registry import load_registry, read_audit, rollback, verify_published_run
 from yts_assets.definitions import TRAINING_JOB, build_definitions
 from yts_assets.ml.dataset import read_processed
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.core.files import read_json, sha256_file
-from yts_assets.core.registry import load_registry, read_audit, rollback, verify_published_run
-from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml.models import SupervisedModel
 
 ASSET_NAMES = sorted(k.to_user_string() for k in build_definitions().resolve_job_def(TRAINING_JOB).asset_layer.selected_asset_keys)

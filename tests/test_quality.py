@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from yts_assets.core.files import sha256_file
 from yts_assets.ml import model_quality, quality
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
 from yts_assets.ml.models import ModelFormatError, SupervisedModel
 from yts_assets.ml.policy import QualityLimits
-from yts_assets.core.files import sha256_file
 
 THRESHOLDS = QualityLimits()
 

@@ -13,11 +13,17 @@ from pathlib import Path
 import pytest
 
 from yts_assets.core.files import sha256_file
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import (
-    RegistryError, load_registry, promote, read_audit, record_rejection, register_run, rollback,
+    RegistryError,
+    load_registry,
+    promote,
+    read_audit,
+    record_rejection,
+    register_run,
+    rollback,
     verify_published_run,
 )
-from yts_assets.core.paths import ProjectPaths
 
 
 def candidate_manifest(paths: ProjectPaths, run_id: str) -> dict:

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.config import ServingConfig
 from tests.conftest import run_graph
-from yts_assets.core.registry import load_registry, rollback
 from yts_assets.core.paths import ProjectPaths
+from yts_assets.core.registry import load_registry, rollback
 
 REPO = Path(__file__).resolve().parents[1]
 ITEM = {"uploads": 1200, "category": "Music", "country": "India", "age": 9}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,12 +11,12 @@ import pytest
 
 from tests.conftest import run_graph
 from yts_assets.cli.run import failure_reasons
+from yts_assets.core.files import read_json
+from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml import hpo
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
 from yts_assets.ml.models import SupervisedModel
-from yts_assets.core.files import read_json
-from yts_assets.core.paths import ProjectPaths
 from yts_assets.ml.training import TUNABLE, TrainingConfig, outer_folds, usable_rows
 from yts_assets.tracking import ExperimentTracking
 

@@ -6,7 +6,14 @@ the tests) call `build_definitions()`, which can swap resources for a run.
 
 from pathlib import Path
 
-from dagster import Definitions, ExecutorDefinition, definitions, in_process_executor, load_from_defs_folder, multiprocess_executor
+from dagster import (
+    Definitions,
+    ExecutorDefinition,
+    definitions,
+    in_process_executor,
+    load_from_defs_folder,
+    multiprocess_executor,
+)
 
 from .core import config
 from .defs.registry.gate import BlockingChecks

@@ -8,7 +8,13 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
-    AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, TableColumn, TableSchema,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
 )
 
 from .ml.quality import CheckOutcome

@@ -10,7 +10,12 @@ from fastapi import APIRouter, Request
 from ..advice import recommend
 from ..dependencies import ServingRun, record_inputs
 from ..schemas import (
-    BatchRequest, BatchResponse, PredictRequest, PredictResponse, RecommendationResponse, SimulateRequest,
+    BatchRequest,
+    BatchResponse,
+    PredictRequest,
+    PredictResponse,
+    RecommendationResponse,
+    SimulateRequest,
     SimulateResponse,
 )
 from ..store import LoadedRun

@@ -7,8 +7,8 @@ import getpass
 import json
 import sys
 
-from ..core.registry import RegistryError, find_run, load_registry, promote, rollback, verify_published_run
 from ..core.paths import ProjectPaths
+from ..core.registry import RegistryError, find_run, load_registry, promote, rollback, verify_published_run
 
 
 def build_parser() -> argparse.ArgumentParser:

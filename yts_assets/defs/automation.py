@@ -7,9 +7,20 @@ are read then, never at import.
 import json
 
 from dagster import (
-    AssetSelection, AutomationConditionSensorDefinition, DefaultScheduleStatus, DefaultSensorStatus, Definitions,
-    RunRequest, ScheduleDefinition, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason,
-    define_asset_job, definitions, sensor,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+    RunRequest,
+    ScheduleDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    definitions,
+    sensor,
 )
 
 from ..core import config

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .drift import drift_report
-from .policy import DriftThresholds
 from ..core.files import sha256_file
 from ..core.payloads import batch_files, batch_signature, read_batch
+from .drift import drift_report
+from .policy import DriftThresholds
 
 
 @dataclass(frozen=True)

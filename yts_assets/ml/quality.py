@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.files import sha256_file
 from .dataset import RAW_COLUMNS, YOUTUBE_FOUNDED_YEAR
 from .features import TARGETS
-from ..core.files import sha256_file
 from .policy import QualityLimits
 from .vocabulary import CATEGORIES, COUNTRIES
 

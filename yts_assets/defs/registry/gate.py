@@ -17,10 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dagster import (
-    AssetCheckEvaluation, AssetCheckKey, AssetExecutionContext, AssetKey, DagsterEventType, DagsterInstance, Definitions,
-    HookContext, failure_hook,
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetExecutionContext,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    HookContext,
+    failure_hook,
 )
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from ...core.registry import record_rejection
 from ...metadata import check_label
@@ -36,8 +42,9 @@ class BlockingChecks:
 
     @classmethod
     def of(cls, definitions: Definitions) -> "BlockingChecks":
-        graph = AssetGraph.from_assets([*(definitions.assets or []), *(definitions.asset_checks or [])])
-        return cls(frozenset(key for key in graph.asset_check_keys if graph.get_check_spec(key).blocking))
+        specs = [spec for group in (*(definitions.assets or []), *(definitions.asset_checks or []))
+                 for spec in getattr(group, "check_specs", ())]
+        return cls(frozenset(spec.key for spec in specs if spec.blocking))
 
     def on(self, assets: set[AssetKey]) -> list[AssetCheckKey]:
         return sorted((key for key in self.keys if key.asset_key in assets), key=lambda k: k.to_user_string())
