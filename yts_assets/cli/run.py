@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core import config
 from ..core.files import read_json
 from ..core.paths import ProjectPaths
+from ..core.registry import RegistryError, find_run, load_registry
 from ..ml.features import TARGETS
+from ..ml.source import SourceMode, describe_source
 
 FALLBACK_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
@@ -42,48 +45,80 @@ def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an Execu
             error = error.cause  # past Dagster's wrappers, to the error our code raised
         if error is None:
             continue
-        message = error.message.strip()
-        if error.cls_name and message.split(": ", 1)[0].endswith(error.cls_name):
-            message = message.split(": ", 1)[1]
-        reasons.append((where, message))
+        name, _, detail = error.message.strip().partition(": ")
+        message = detail if detail and error.cls_name and name.endswith(error.cls_name) else error.message.strip()
+        reasons.append((where, message or error.cls_name or "unknown error"))
     return reasons
 
 
-def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Path) -> str:  # noqa: ANN001
-    lines = [f"yts: run {result.run_id} {'SUCCEEDED' if result.success else 'FAILED'} in {elapsed:.1f}s"]
-    if paths.raw_source.is_file():
+def data_source_line(result, paths: ProjectPaths, mode: SourceMode) -> str:  # noqa: ANN001
+    """The data this run read, from the record it wrote; else what it tried to read."""
+    read_now = result is not None and result.asset_materializations_for_node("raw_youtube_stats")
+    if read_now and paths.raw_source.is_file():
         source = read_json(paths.raw_source)
-        lines.append(f"data source: {source['kind'].upper()}  {source['path']}  "
-                     f"(sha256 {source['sha256'][:12]}, {source['rows']} rows x {source['columns']} columns)")
-    evaluations = result.get_asset_check_evaluations()
-    lines.append(f"checks ({len(evaluations)}):")
-    for evaluation in evaluations:
-        status = "PASS" if evaluation.passed else ("FAIL" if evaluation.severity.value == "ERROR" else "WARN")
-        label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-        lines.append(f"  {status:<4} {label}" + ("" if evaluation.passed else f"  - {evaluation.description}"))
-    for where, reason in failure_reasons(result):
-        lines.append(f"  FAILED {where}: {reason}")
+        return (f"data source: {source['kind'].upper()}  {source['path']}  "
+                f"(sha256 {source['sha256'][:12]}, {source['rows']} rows x {source['columns']} columns)")
+    return f"data source: not read; tried {describe_source(paths, mode)}"
+
+
+def metrics_lines(result, paths: ProjectPaths) -> list[str]:  # noqa: ANN001
     manifest = read_json(paths.training_manifest) if paths.training_manifest.is_file() else None
-    if manifest and manifest["run_id"] == result.run_id:
-        metrics = read_json(paths.training_metrics)["supervised"]
-        lines.append(f"hyperparameters: {manifest['hyperparameters']['source']}; "
-                     f"MLflow run: {manifest['mlflow_run_id'] or 'tracking off (YTS_ENABLE_MLFLOW=true turns it on)'}")
-        lines.append("CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds):")
-        lines.append(f"  {'target':<12}{'rows':>6}{'R2 model':>10}{'R2 base':>10}{'MAE model':>11}{'MAE base':>10}{'R2 raw':>9}")
-        for target in TARGETS:
-            m = metrics[target]
-            lines.append(f"  {target:<12}{m['rows']:>6}{m['model']['log_r2']:>10.3f}{m['baseline']['log_r2']:>10.3f}"
-                         f"{m['model']['log_mae']:>11.3f}{m['baseline']['log_mae']:>10.3f}{m['model']['r2']:>9.3f}")
-    registry = read_json(paths.model_registry) if paths.model_registry.is_file() else {"active_run_id": None, "runs": []}
+    if result is None or not manifest or manifest["run_id"] != result.run_id:
+        return []
+    metrics = read_json(paths.training_metrics)["supervised"]
+    lines = [f"hyperparameters: {manifest['hyperparameters']['source']}; "
+             f"MLflow run: {manifest['mlflow_run_id'] or 'tracking off (YTS_ENABLE_MLFLOW=true turns it on)'}",
+             "CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds):",
+             f"  {'target':<12}{'rows':>6}{'R2 model':>10}{'R2 base':>10}{'MAE model':>11}{'MAE base':>10}{'R2 raw':>9}"]
+    for target in TARGETS:
+        m = metrics[target]
+        lines.append(f"  {target:<12}{m['rows']:>6}{m['model']['log_r2']:>10.3f}{m['baseline']['log_r2']:>10.3f}"
+                     f"{m['model']['log_mae']:>11.3f}{m['baseline']['log_mae']:>10.3f}{m['model']['r2']:>9.3f}")
+    return lines
+
+
+def active_run_line(result, paths: ProjectPaths) -> str:  # noqa: ANN001
+    try:
+        registry = load_registry(paths)
+    except RegistryError as exc:
+        return f"active run id: unknown ({exc})"
     active = registry["active_run_id"]
-    record = next((r for r in registry["runs"] if r["run_id"] == result.run_id), None)
-    if active == result.run_id:
+    record = find_run(registry, result.run_id) if result is not None else None
+    if result is not None and active == result.run_id:
         note = "this run"
     elif record is not None:
         note = f"unchanged: this run is {record['status']}" + (f" ({record['reason']})" if record["status"] == "rejected" else "")
     else:
         note = "unchanged by this run"
-    lines.append(f"active run id: {active or 'none'} ({note})")
+    return f"active run id: {active or 'none'} ({note})"
+
+
+def guarded(section: Callable[[], list[str]], what: str) -> list[str]:
+    """A summary section, or one line saying why it could not be shown: the summary always prints."""
+    try:
+        return section()
+    except Exception as exc:  # noqa: BLE001 - reported in the summary instead of a traceback
+        return [f"{what}: could not be read ({type(exc).__name__}: {exc})"]
+
+
+def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Path,  # noqa: ANN001
+                   mode: SourceMode = "auto", crash: BaseException | None = None) -> str:
+    succeeded = result is not None and result.success
+    run_id = result.run_id if result is not None else "(not started)"
+    lines = [f"yts: run {run_id} {'SUCCEEDED' if succeeded else 'FAILED'} in {elapsed:.1f}s"]
+    lines += guarded(lambda: [data_source_line(result, paths, mode)], "data source")
+    evaluations = result.get_asset_check_evaluations() if result is not None else []
+    lines.append(f"checks ({len(evaluations)}):")
+    for evaluation in evaluations:
+        status = "PASS" if evaluation.passed else ("FAIL" if evaluation.severity.value == "ERROR" else "WARN")
+        label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        lines.append(f"  {status:<4} {label}" + ("" if evaluation.passed else f"  - {evaluation.description}"))
+    for where, reason in (failure_reasons(result) if result is not None else []):
+        lines.append(f"  FAILED {where}: {reason}")
+    if crash is not None:
+        lines.append(f"  FAILED before the run finished: {type(crash).__name__}: {crash}".rstrip(": "))
+    lines += guarded(lambda: metrics_lines(result, paths), "CV metrics")
+    lines += guarded(lambda: [active_run_line(result, paths)], "active run id")
     lines.append(f"artifacts: {paths.artifact_dir}")
     lines.append(f"UI: DAGSTER_HOME={dagster_home} .venv/bin/dg dev  ->  http://127.0.0.1:3000")
     return "\n".join(lines)
@@ -106,11 +141,15 @@ def main(argv: list[str] | None = None) -> int:
         "resources": {"settings": {"config": {"data_source": args.data_source}}},
         "loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "WARNING"}}},
     }
-    with DagsterInstance.get() as instance:
-        result = build_definitions().resolve_job_def(TRAINING_JOB).execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False)
-    print(format_summary(result, paths, time.perf_counter() - started, dagster_home))
-    return 0 if result.success else 1
+    result, crash = None, None
+    try:
+        with DagsterInstance.get() as instance:
+            result = build_definitions().resolve_job_def(TRAINING_JOB).execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False)
+    except Exception as exc:  # noqa: BLE001 - loading or starting failed: the summary says how
+        crash = exc
+    print(format_summary(result, paths, time.perf_counter() - started, dagster_home, args.data_source, crash))
+    return 0 if result is not None and result.success else 1
 
 
 if __name__ == "__main__":

@@ -57,6 +57,18 @@ def locate_real_csv(paths: ProjectPaths, mode: SourceMode = "auto") -> Path | No
     return None
 
 
+def describe_source(paths: ProjectPaths, mode: SourceMode = "auto") -> str:
+    """In words, what a run in this mode reads, without reading it (for messages about failed runs)."""
+    explicit = config.DATA_PATH.get()
+    if explicit is not None and mode != "demo":
+        return f"{explicit} ({config.DATA_PATH.name})"
+    if mode == "demo":
+        return "generated demo data"
+    if paths.default_real_csv.is_file():
+        return str(paths.default_real_csv)
+    return f"{paths.default_real_csv} (missing)" if mode == "real" else "generated demo data (no real CSV found)"
+
+
 def read_source(paths: ProjectPaths, mode: SourceMode = "auto") -> tuple[RawDataset, SourceKind]:
     real = locate_real_csv(paths, mode)
     if real is not None:
