@@ -16,7 +16,7 @@ from dagster import DagsterInvalidDefinitionError, SensorResult, build_schedule_
 from tests.conftest import run_graph
 from yts_assets.core import config
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import load_registry
+from yts_assets.core.registry import active_baseline, load_registry
 from yts_assets.definitions import build_definitions
 from yts_assets.defs.automation import build_retraining_schedule
 from yts_assets.resources import GatePolicyResource, YtsSettings
@@ -95,12 +95,36 @@ def test_malformed_and_unreadable_files_never_crash_or_get_skipped_for_good(trai
     assert [r.tags["yts/batch"] for r in requests_by_job(evaluate(first.cursor))["drift_job"]] == ["batch-dir.jsonl"]
 
 
+def test_a_rejected_run_never_changes_what_drift_is_measured_against(trained, instance, use_real_data, monkeypatch,
+                                                                    tmp_path):
+    healthy = sample_records(trained)
+    shifted = pd.read_csv(use_real_data, encoding="latin-1")
+    shifted["uploads"] = shifted["uploads"] * 100
+    shifted.to_csv(tmp_path / "shifted.csv", index=False, encoding="latin-1")
+    monkeypatch.setenv("YTS_DATA_PATH", str(tmp_path / "shifted.csv"))
+    impossible = {"resources": {"gate_policy": {"config": {"champion_tolerance": -1.0}}}}
+    rejected = run_graph(instance, run_config=impossible)
+    assert not rejected.success
+    registry = load_registry(trained)
+    assert [r["status"] for r in registry["runs"]] == ["promoted", "rejected"]
+    shared_mean = json.loads(trained.training_baseline.read_text())["numeric"]["uploads"]["mean"]
+    assert shared_mean > active_baseline(trained)[1]["numeric"]["uploads"]["mean"] + 4  # log1p(x100): the shared copy moved
+
+    write_batch(trained, "healthy.jsonl", healthy)
+    [drift] = evaluate().run_requests
+    assert drift.job_name == "drift_job"  # healthy traffic against the serving run: no retrain
+    result = build_definitions().resolve_job_def("drift_job").execute_in_process(instance=instance, raise_on_error=False)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed, evaluation.description
+    assert evaluation.metadata["baseline_run_id"].value == registry["active_run_id"]
+
+
 def test_sensor_without_a_baseline_says_why(project: ProjectPaths):
     write_batch(project, "early.jsonl", [{"uploads": 1, "category": "Music", "country": "India", "age": 2}])
     result = evaluate()
     assert [r.job_name for r in result.run_requests] == ["drift_job"]
     project.incoming_dir.joinpath("early.jsonl").unlink()
-    assert "no training_baseline yet" in evaluate(result.cursor).skip_reason.skip_message
+    assert "no active run yet" in evaluate(result.cursor).skip_reason.skip_message
 
 
 def test_schedule_is_weekly_by_default_and_requests_training(monkeypatch):

@@ -102,6 +102,23 @@ def verify_published_run(paths: ProjectPaths, run_id: str) -> list[str]:
     return problems
 
 
+def active_baseline(paths: ProjectPaths) -> tuple[str, dict[str, Any]] | None:
+    """(run id, training baseline) of the serving run, from its published and verified copy; None without one.
+
+    Drift is always measured against what serves: a rejected or candidate run never changes it.
+    """
+    registry = load_registry(paths)
+    run_id = registry["active_run_id"]
+    if run_id is None:
+        return None
+    problems = verify_published_run(paths, run_id)
+    if problems:
+        raise RegistryError(f"active run {run_id} failed verification: " + "; ".join(problems))
+    folder = run_dir(paths, run_id)
+    manifest = read_json(folder / PUBLISHED_MANIFEST)
+    return run_id, read_json(folder / manifest["artifacts"]["training_baseline"]["file"])
+
+
 def _publish_files(paths: ProjectPaths, manifest: dict[str, Any]) -> Path:
     """Copy the candidate artifacts into runs/<run_id>/, checking each hash, then freeze them."""
     target = run_dir(paths, manifest["run_id"])

@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from ..core import config
-from ..core.files import read_json
+from ..core.registry import RegistryError, active_baseline
 from ..ml.incoming import scan_incoming
 from ..resources import GatePolicyResource, YtsSettings
 from .registry.gate import record_blocked_run
@@ -42,7 +42,8 @@ training_job = define_asset_job(
 drift_job = define_asset_job(
     "drift_job",
     selection=AssetSelection.groups(*MONITORING_GROUPS),
-    description="Reads data/incoming/ into production_payloads and runs its drift check against training_baseline.",
+    description="Reads data/incoming/ into production_payloads and runs its drift check against the serving run's "
+                "published training_baseline.",
 )
 
 
@@ -61,7 +62,12 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
                               gate_policy: GatePolicyResource) -> SensorResult:
         paths = settings.paths()
         seen = json.loads(context.cursor)["seen"] if context.cursor else {}
-        baseline = read_json(paths.training_baseline) if paths.training_baseline.is_file() else None
+        try:
+            active = active_baseline(paths)
+        except RegistryError as exc:
+            context.log.error(f"drift cannot be measured: {exc}")
+            active = None
+        baseline = active[1] if active else None
         scan = scan_incoming(paths.incoming_dir, seen, baseline, gate_policy.policy().drift)
         for problem in scan.problems:
             context.log.warning(problem)
@@ -83,7 +89,7 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
         if not requests:
             reason = "; ".join(scan.problems) or "no new payload batches"
             if baseline is None:
-                reason += " (no training_baseline yet: drift cannot be measured)"
+                reason += " (no active run yet: drift cannot be measured)"
             return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)
         return SensorResult(run_requests=requests, cursor=cursor)
 

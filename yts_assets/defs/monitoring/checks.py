@@ -8,14 +8,16 @@ from ...resources import YtsSettings
 
 
 @asset_check(asset="production_payloads", blocking=False,
-             description="PSI per feature and per-record z-scores/frequencies against training_baseline, for each "
-                         "batch (gate_policy.drift). WARN on medium drift, ERROR on high (is_drift_risk).")
+             description="PSI per feature and per-record z-scores/frequencies against the serving run's published "
+                         "training_baseline, for each batch (gate_policy.drift). WARN on medium drift, ERROR on high "
+                         "(is_drift_risk).")
 def payload_drift(settings: YtsSettings) -> AssetCheckResult:
     paths = settings.paths()
-    batches = read_json(paths.drift_report)["batches"] if paths.drift_report.is_file() else None
+    report = read_json(paths.drift_report) if paths.drift_report.is_file() else {"batches": None}
+    batches = report["batches"]
     if batches is None:
         return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
-                                description=f"no training baseline at {paths.training_baseline}: run training_job first")
+                                description="no active run to compare against: run training_job first")
     worst = max((s["batch_severity"] for s in batches.values()), key=SEVERITIES.index, default="low")
     drifting = [name for name, s in batches.items() if s["is_drift_risk"]]
     return AssetCheckResult(
@@ -25,6 +27,7 @@ def payload_drift(settings: YtsSettings) -> AssetCheckResult:
                      + (f"; drift risk in {', '.join(drifting)}" if drifting else "")),
         metadata={
             "worst_severity": worst,
+            "baseline_run_id": str(report.get("baseline_run_id")),
             "drift_report": MetadataValue.path(str(paths.drift_report)),
             "batches": MetadataValue.md("| batch | records | severity | high | drifted features | max PSI |\n"
                                         "| --- | ---: | --- | ---: | --- | ---: |\n" + "\n".join(
