@@ -5,8 +5,9 @@ Metrics: labelled by route template, method and status, never the raw path.
 Payload capture: accepted prediction inputs become JSON-lines batches in data/incoming/. Requests
 only append to a bounded in-memory buffer; a background thread writes it out. A batch is written
 as `.capture-*.jsonl.part` and renamed to `capture-*.jsonl` when it rotates, so the drift sensor
-only ever sees complete files. A full buffer drops records (counted), and a write error is logged
-and counted: capture never fails a prediction.
+only ever sees complete files. A full buffer drops records; a write error, or a folder deleted
+under it, loses records too: all are counted as dropped, errors are counted and logged, and the
+next flush recreates the folder. Capture never fails a prediction.
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ class PayloadCapture:
             self._buffer.clear()
         return records
 
+    def _lose(self, count: int, why: object) -> None:
+        """Records that will never reach disk count as dropped, like a full buffer's."""
+        with self._lock:
+            self.dropped += count
+        log.error("payload capture lost %d records: %s", count, why)
+
     def flush(self, final: bool = False) -> None:
         records = self._drain()
         try:
@@ -121,9 +128,13 @@ class PayloadCapture:
                 self._rotate()
         except OSError as exc:
             self.errors += 1
-            log.error("payload capture failed, %d records lost: %s", len(records), exc)
+            self._lose(len(records), exc)
+            self._part = None  # the next flush starts a new file, recreating the folder
 
     def _write(self, records: list[dict[str, Any]]) -> None:
+        if self._part is not None and not self._part.is_file():
+            self._lose(self._part_records, f"{self._part} disappeared before it was closed")
+            self._part = None
         if self._part is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -137,8 +148,12 @@ class PayloadCapture:
 
     def _rotate(self) -> None:
         part, self._part = self._part, None
-        if part is not None and part.exists():
-            os.replace(part, part.with_name(part.name.removeprefix(".").removesuffix(".part")))
+        if part is None:
+            return
+        if not part.is_file():
+            self._lose(self._part_records, f"{part} disappeared before it was closed")
+            return
+        os.replace(part, part.with_name(part.name.removeprefix(".").removesuffix(".part")))
 
     def start(self) -> None:
         def run() -> None:

@@ -91,6 +91,10 @@ RETRAIN_HIGH_SEVERITY_SHARE = Variable("YTS_RETRAIN_HIGH_SEVERITY_SHARE", float,
                                        "(default of the gate policy's `drift.max_high_severity_share`)",
                                        "the gate policy's, `0.1`")
 RETRAIN_CRON = Variable("YTS_RETRAIN_CRON", str, "0 3 * * 1", "the retraining schedule's cron (UTC)")
+INCOMING_MAX_FILE_BYTES = Variable("YTS_INCOMING_MAX_FILE_BYTES", int, 1 << 30,
+                                   "largest payload batch the readers of `data/incoming/` accept (bytes)")
+INCOMING_MAX_LINE_BYTES = Variable("YTS_INCOMING_MAX_LINE_BYTES", int, 1 << 16,
+                                   "longest line in a payload batch (bytes); longer lines are rejected")
 # Tracking and tuning
 ENABLE_MLFLOW = Variable("YTS_ENABLE_MLFLOW", parse_bool, False, "track training runs in MLflow (`true`/`1`/`yes`/`on`)")
 MLFLOW_TRACKING_URI = Variable("MLFLOW_TRACKING_URI", str, None, "MLflow store", "SQLite at `artifacts/mlflow/mlflow.db`")

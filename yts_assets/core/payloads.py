@@ -1,19 +1,35 @@
-"""Prediction inputs: the pydantic schema, and reading captured batches from data/incoming/."""
+"""Prediction inputs: the pydantic schema, and reading captured batches from data/incoming/.
+
+Readers of that shared folder trust nothing in it: they take only regular `*.jsonl` files
+(never symlinks, pipes or folders), refuse files and lines over a size limit, and stream line by
+line, so memory stays bounded whatever the batch size. Per batch they keep counts and a
+reservoir sample of accepted records (exact for batches up to the sample size); every malformed
+line goes to `rejected/<batch>.rejected.jsonl` with its line number and reason.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import random
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .files import write_bytes
+from . import config
+from .files import atomic_write
 
-BATCH_PATTERN = "*.jsonl"
+BATCH_SUFFIX = ".jsonl"
 REJECTED_DIR = "rejected"
+PAYLOAD_COLUMNS = ("batch", "line", "uploads", "category", "country", "age")
+SAMPLE_SIZE = 10_000
+RAW_KEPT_CHARS = 2_000
+SKIP_CHUNK = 1 << 16
 
 
 class ChannelInput(BaseModel):
@@ -21,64 +37,182 @@ class ChannelInput(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
 
-    uploads: float = Field(ge=0, le=10_000_000, description="videos uploaded")
+    uploads: float = Field(ge=0, le=10_000_000, allow_inf_nan=False, description="videos uploaded")
     category: str = Field(min_length=1, max_length=100)
     country: str = Field(min_length=1, max_length=100)
-    age: float = Field(ge=0, le=100, description="years since the channel was created")
+    age: float = Field(ge=0, le=100, allow_inf_nan=False, description="years since the channel was created")
+
+
+class UnreadableBatch(Exception):
+    """A batch file that is refused as a whole; the message says why. Readers report it and go on."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    max_file_bytes: int
+    max_line_bytes: int
+
+    @classmethod
+    def from_env(cls) -> "ReadLimits":
+        return cls(max_file_bytes=config.INCOMING_MAX_FILE_BYTES.get(), max_line_bytes=config.INCOMING_MAX_LINE_BYTES.get())
 
 
 @dataclass
-class BatchRead:
-    path: Path
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
+class BatchScan:
+    """What one pass over a batch found: counts, a reservoir sample of accepted records, the first rejections."""
+
+    name: str
+    accepted: int = 0
+    rejected: int = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    first_rejections: list[dict[str, Any]] = field(default_factory=list)
 
 
 def validation_reason(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors())
 
 
-def read_batch(path: Path) -> BatchRead:
-    """Parse a JSON-lines batch. Every malformed line is kept with its line number and reason.
-
-    Raises OSError when the file cannot be read at all (a folder, a dangling link, no permission).
-    """
-    batch = BatchRead(path=path)
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = ChannelInput.model_validate_json(line)
-        except ValidationError as error:
-            reason = validation_reason(error)
-            batch.rejected.append({"batch": path.name, "line": number, "reason": reason, "raw": line[:2000]})
-            continue
-        batch.accepted.append({"batch": path.name, "line": number, **record.model_dump()})
-    return batch
-
-
-def batch_files(incoming: Path) -> list[Path]:
-    """Every visible *.jsonl entry, files or not: whatever cannot be read is reported by its reader."""
-    return sorted(incoming.glob(BATCH_PATTERN)) if incoming.is_dir() else []
+def batch_files(incoming: Path) -> tuple[list[Path], dict[str, str]]:
+    """Regular `*.jsonl` files directly in `incoming`, and {name: why} for entries that were skipped."""
+    files, skipped = [], {}
+    if not incoming.is_dir():
+        return files, skipped
+    with os.scandir(incoming) as entries:
+        for entry in entries:
+            if not entry.name.endswith(BATCH_SUFFIX) or entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                skipped[entry.name] = "a symlink: only regular files in the folder are read"
+            elif not entry.is_file(follow_symlinks=False):
+                skipped[entry.name] = "not a regular file"
+            else:
+                files.append(Path(entry.path))
+    return sorted(files), skipped
 
 
 def batch_signature(path: Path) -> str:
-    """Changes when the file is replaced or grows: mtime and size."""
-    stat = path.stat()
-    return f"{stat.st_mtime_ns}:{stat.st_size}"
+    """Changes when the file is replaced or grows: mtime and size (of the entry itself, never a link's target)."""
+    info = path.lstat()
+    return f"{info.st_mtime_ns}:{info.st_size}"
 
 
-def write_rejected(incoming: Path, batch: BatchRead) -> Path | None:
-    """data/incoming/rejected/<batch>.rejected.jsonl, rewritten atomically; removed when nothing is rejected."""
-    target = incoming / REJECTED_DIR / f"{batch.path.stem}.rejected.jsonl"
-    if not batch.rejected:
+def open_batch(path: Path, limits: ReadLimits) -> IO[bytes]:
+    """Open a regular file without following links or blocking on a pipe, within the size limit."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UnreadableBatch(f"cannot be opened ({type(exc).__name__}: {exc.strerror or exc})") from exc
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise UnreadableBatch("not a regular file")
+    if info.st_size > limits.max_file_bytes:
+        os.close(descriptor)
+        raise UnreadableBatch(f"{info.st_size} bytes, over the limit of {limits.max_file_bytes} "
+                              f"({config.INCOMING_MAX_FILE_BYTES.name})")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
+
+
+def batch_lines(handle: IO[bytes], limits: ReadLimits) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) with bounded memory; None for a line over the limit (the rest of it is skipped)."""
+    number = 0
+    while True:
+        line = handle.readline(limits.max_line_bytes + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limits.max_line_bytes and not line.endswith(b"\n"):
+            while (rest := handle.readline(SKIP_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+        else:
+            yield number, line
+
+
+def stream_batch(path: Path, limits: ReadLimits, on_accepted: Callable[[dict[str, Any]], None],
+                 on_rejected: Callable[[dict[str, Any]], None], sample_size: int = SAMPLE_SIZE) -> BatchScan:
+    """One streaming pass: every line is validated and handed to a callback. Raises UnreadableBatch."""
+    scan = BatchScan(name=path.name)
+    sampler = random.Random(path.name)
+    with open_batch(path, limits) as handle:
+        for number, line in batch_lines(handle, limits):
+            if line is None:
+                reason, raw = f"line longer than {limits.max_line_bytes} bytes ({config.INCOMING_MAX_LINE_BYTES.name})", ""
+            elif not line.strip():
+                continue
+            else:
+                text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+                try:
+                    record = ChannelInput.model_validate_json(text)
+                except ValidationError as error:
+                    reason, raw = validation_reason(error), text[:RAW_KEPT_CHARS]
+                else:
+                    accepted = {"batch": path.name, "line": number, **record.model_dump()}
+                    scan.accepted += 1
+                    if len(scan.sample) < sample_size:
+                        scan.sample.append(accepted)
+                    elif (slot := sampler.randrange(scan.accepted)) < sample_size:
+                        scan.sample[slot] = accepted
+                    on_accepted(accepted)
+                    continue
+            rejection = {"batch": path.name, "line": number, "reason": reason, "raw": raw}
+            scan.rejected += 1
+            if len(scan.first_rejections) < 5:
+                scan.first_rejections.append(rejection)
+            on_rejected(rejection)
+    return scan
+
+
+def ignore(_: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class CollectedPayloads:
+    scans: list[BatchScan]
+    skipped: dict[str, str]
+    rejected_files: list[Path]
+    digest: str
+
+
+def collect_payloads(incoming: Path, target_csv: Path, limits: ReadLimits) -> CollectedPayloads:
+    """Stream every batch into one CSV of accepted records, and each batch's malformed lines into rejected/."""
+    files, skipped = batch_files(incoming)
+    scans: list[BatchScan] = []
+    rejected_files: list[Path] = []
+
+    def write_all(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(PAYLOAD_COLUMNS)
+            for path in files:
+                try:
+                    scan, rejected_file = _collect_one(path, limits, incoming / REJECTED_DIR, writer)
+                except UnreadableBatch as exc:
+                    skipped[path.name] = str(exc)
+                    continue
+                scans.append(scan)
+                if rejected_file is not None:
+                    rejected_files.append(rejected_file)
+
+    digest = atomic_write(target_csv, write_all)
+    return CollectedPayloads(scans=scans, skipped=skipped, rejected_files=rejected_files, digest=digest)
+
+
+def _collect_one(path: Path, limits: ReadLimits, rejected_dir: Path, writer: Any) -> tuple[BatchScan, Path | None]:
+    target = rejected_dir / f"{path.stem}.rejected.jsonl"
+    holder: dict[str, BatchScan] = {}
+
+    def write_rejected(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as out:
+            holder["scan"] = stream_batch(
+                path, limits, lambda r: writer.writerow([r[c] for c in PAYLOAD_COLUMNS]),
+                lambda r: out.write(json.dumps(r, sort_keys=True) + "\n"))
+
+    atomic_write(target, write_rejected)
+    scan = holder["scan"]
+    if scan.rejected == 0:
         target.unlink(missing_ok=True)
-        return None
-    write_bytes(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in batch.rejected).encode("utf-8"))
-    return target
-
-
-def payload_frame(batches: list[BatchRead]) -> pd.DataFrame:
-    rows = [record for batch in batches for record in batch.accepted]
-    return pd.DataFrame(rows, columns=["batch", "line", "uploads", "category", "country", "age"])
+        return scan, None
+    return scan, target

@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from ..core import config
+from ..core.payloads import ReadLimits
 from ..core.registry import RegistryError, active_baseline
 from ..ml.incoming import scan_incoming
 from ..resources import GatePolicyResource, YtsSettings
@@ -68,7 +69,7 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
             context.log.error(f"drift cannot be measured: {exc}")
             active = None
         baseline = active[1] if active else None
-        scan = scan_incoming(paths.incoming_dir, seen, baseline, gate_policy.policy().drift)
+        scan = scan_incoming(paths.incoming_dir, seen, baseline, gate_policy.policy().drift, ReadLimits.from_env())
         for problem in scan.problems:
             context.log.warning(problem)
         requests = []

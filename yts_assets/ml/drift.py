@@ -144,9 +144,3 @@ def _record_details(records: Sequence[Mapping[str, Any]], numeric_names: list[st
         })
     return details
 
-
-def batch_drift_summaries(payloads: Any, baseline: Mapping[str, Any],
-                          thresholds: DriftThresholds = DriftThresholds()) -> dict[str, dict[str, Any]]:
-    """The drift summary of every batch in a payload table (a DataFrame with a `batch` column)."""
-    return {str(name): drift_report(group.to_dict("records"), baseline, thresholds)["summary"]
-            for name, group in payloads.groupby("batch", sort=True)}

@@ -1,12 +1,13 @@
 """Monitoring assets: prediction payloads captured in data/incoming/."""
 
+import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from ...core.files import write_csv, write_json
-from ...core.payloads import batch_files, payload_frame, read_batch, write_rejected
+from ...core.files import write_json
+from ...core.payloads import PAYLOAD_COLUMNS, ReadLimits, collect_payloads
 from ...core.registry import active_baseline
-from ...metadata import file_metadata, table_metadata
-from ...ml.drift import batch_drift_summaries
+from ...metadata import file_metadata
+from ...ml.drift import drift_report
 from ...resources import GatePolicyResource, YtsSettings
 
 GROUP = "monitoring"
@@ -25,30 +26,26 @@ GROUP = "monitoring"
 def production_payloads(context: AssetExecutionContext, settings: YtsSettings,
                         gate_policy: GatePolicyResource) -> MaterializeResult:
     paths = settings.paths()
-    batches, unreadable = [], {}
-    for path in batch_files(paths.incoming_dir):
-        try:
-            batches.append(read_batch(path))
-        except OSError as exc:
-            unreadable[path.name] = f"{type(exc).__name__}: {exc}"
-            context.log.warning(f"{path.name} cannot be read and is skipped: {exc}")
-    rejected_files = [str(p) for p in (write_rejected(paths.incoming_dir, b) for b in batches) if p]
-    for batch in batches:
-        if batch.rejected:
-            context.log.warning(f"{batch.path.name}: {len(batch.rejected)} malformed lines, "
-                                f"first: line {batch.rejected[0]['line']}: {batch.rejected[0]['reason']}")
-    frame = payload_frame(batches)
-    digest = write_csv(paths.production_payloads, frame)
+    collected = collect_payloads(paths.incoming_dir, paths.production_payloads, ReadLimits.from_env())
+    for name, why in collected.skipped.items():
+        context.log.warning(f"{name} is skipped: {why}")
+    for scan in collected.scans:
+        if scan.rejected:
+            first = scan.first_rejections[0]
+            context.log.warning(f"{scan.name}: {scan.rejected} malformed lines, first: line {first['line']}: {first['reason']}")
     active = active_baseline(paths)
-    drift = batch_drift_summaries(frame, active[1], gate_policy.policy().drift) if active else None
+    drift = ({scan.name: drift_report(scan.sample, active[1], gate_policy.policy().drift)["summary"]
+              for scan in collected.scans if scan.sample} if active else None)
     write_json(paths.drift_report, {"baseline_run_id": active[0] if active else None, "batches": drift})
+    preview = [record for scan in collected.scans for record in scan.sample[:5]][:5]
     return MaterializeResult(metadata={
-        **file_metadata(paths.production_payloads, digest),
+        **file_metadata(paths.production_payloads, collected.digest),
         "drift_report": MetadataValue.path(str(paths.drift_report)),
         "baseline_run_id": MetadataValue.text(active[0] if active else "no active run"),
-        **table_metadata(frame),
-        "batches": MetadataValue.int(len(batches)),
-        "rejected_lines": MetadataValue.int(sum(len(b.rejected) for b in batches)),
-        "rejected_files": MetadataValue.json(rejected_files),
-        "unreadable_files": MetadataValue.json(unreadable),
+        "dagster/row_count": MetadataValue.int(sum(scan.accepted for scan in collected.scans)),
+        "preview": MetadataValue.md(pd.DataFrame(preview, columns=list(PAYLOAD_COLUMNS)).to_markdown(index=False)),
+        "batches": MetadataValue.int(len(collected.scans)),
+        "rejected_lines": MetadataValue.int(sum(scan.rejected for scan in collected.scans)),
+        "rejected_files": MetadataValue.json([str(p) for p in collected.rejected_files]),
+        "unreadable_files": MetadataValue.json(collected.skipped),
     })
