@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -9,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from yts_assets.core.files import read_json
+from yts_assets.core.files import read_json, sha256_bytes
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import PUBLISHED_MANIFEST, RegistryError, load_registry, run_dir, verify_published_run
-from yts_assets.ml.models import ClusteringModel, SupervisedModel
+from yts_assets.ml.models import PROBE_ROW, ClusteringModel, SupervisedModel
 
 log = logging.getLogger("yts.serving")
 RETRY_SECONDS = 10.0
@@ -37,19 +38,31 @@ class StoreStatus:
 
 
 def load_published_run(paths: ProjectPaths, run_id: str) -> LoadedRun:
-    """Verify every file's sha256 against the published manifest, and only then unpickle."""
+    """Verify the run from the registry down, load its models from the very bytes that were checked
+    (skops: nothing is unpickled), and refuse a run whose model cannot predict a probe row."""
     problems = verify_published_run(paths, run_id)
     if problems:
         raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))
     folder = run_dir(paths, run_id)
     manifest = read_json(folder / PUBLISHED_MANIFEST)
-    files = {name: folder / artifact["file"] for name, artifact in manifest["artifacts"].items()}
+
+    def checked(name: str) -> bytes:
+        artifact = manifest["artifacts"][name]
+        data = (folder / artifact["file"]).read_bytes()
+        if sha256_bytes(data) != artifact["sha256"]:
+            raise RegistryError(f"run {run_id}: {artifact['file']} changed while it was being loaded")
+        return data
+
+    supervised = SupervisedModel.loads(checked("supervised_model"), f"run {run_id} supervised_model")
+    usable, probe = supervised.probe()
+    if not usable:
+        raise RegistryError(f"run {run_id} loads but cannot predict a probe row {PROBE_ROW}: {probe}")
     return LoadedRun(
         run_id=run_id,
         manifest=manifest,
-        supervised=SupervisedModel.load(files["supervised_bundle"]),
-        clustering=ClusteringModel.load(files["clustering_bundle"]),
-        baseline=read_json(files["training_baseline"]),
+        supervised=supervised,
+        clustering=ClusteringModel.loads(checked("clustering_model"), f"run {run_id} clustering_model"),
+        baseline=json.loads(checked("training_baseline")),
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 

@@ -11,7 +11,7 @@ from yts_assets.core.files import sha256_file
 from yts_assets.ml import model_quality, quality
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.models import ModelFormatError, SupervisedModel
+from yts_assets.ml.models import ModelFormatError, SupervisedModel, safe_path
 from yts_assets.ml.policy import QualityLimits
 
 THRESHOLDS = QualityLimits()
@@ -116,14 +116,14 @@ def test_bundle_integrity(tmp_path: Path):
     from yts_assets.ml.training import TrainingConfig, train_supervised
 
     model, _ = train_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=2, max_iter=5))
-    path = tmp_path / "bundle.joblib"
-    digest = model.save(path)
-    assert digest == sha256_file(path)
+    digest = model.save(tmp_path / "bundle.joblib")
+    path = safe_path(tmp_path / "bundle.joblib")
+    assert digest == sha256_file(path) and (tmp_path / "bundle.joblib").is_file()
     outcome = model_quality.bundle_integrity(path, digest)
     assert outcome.passed and set(outcome.metadata["probe_predictions"]) == {"subscribers", "earnings", "growth"}
     assert not model_quality.bundle_integrity(path, "0" * 64).passed
-    assert not model_quality.bundle_integrity(tmp_path / "missing.joblib", None).passed
-    path.write_bytes(b"not a pickle")
+    assert not model_quality.bundle_integrity(tmp_path / "missing.skops", None).passed
+    path.write_bytes(b"not a model")
     broken = model_quality.bundle_integrity(path, None)
     assert not broken.passed and "does not load or predict" in broken.description
 
@@ -161,11 +161,27 @@ def test_model_files_carry_their_kind_and_format(tmp_path: Path):
     clustering.save(tmp_path / "clustering.joblib")
     assert ClusteringModel.load(tmp_path / "clustering.joblib").assign([[100, 1e6, 1e5, 1e3]])[0] in clustering.archetypes
 
-    import joblib
+    import skops.io
 
-    joblib.dump({"kind": SupervisedModel.KIND, "format": 1, "state": {}}, tmp_path / "old.joblib")
+    skops.io.dump({"kind": SupervisedModel.KIND, "format": 1, "state": {}}, tmp_path / "old.skops")
     with pytest.raises(ModelFormatError, match="format 1, but this yts reads format 2; retrain with yts-run"):
-        SupervisedModel.load(tmp_path / "old.joblib")
-    joblib.dump({"encoder": None, "models": {}}, tmp_path / "bundle_v1.joblib")  # the untyped bundles of before
+        SupervisedModel.load(tmp_path / "old.skops")
+    skops.io.dump({"encoder": None, "models": {}}, tmp_path / "bundle_v1.skops")  # the untyped bundles of before
     with pytest.raises(ModelFormatError, match="is not a yts.supervised model"):
-        SupervisedModel.load(tmp_path / "bundle_v1.joblib")
+        SupervisedModel.load(tmp_path / "bundle_v1.skops")
+
+
+class Payload:
+    """Stands for anything a crafted model file could ask to construct."""
+
+
+def test_a_crafted_model_file_is_refused_without_running_code(tmp_path: Path):
+    import skops.io
+
+    skops.io.dump({"kind": SupervisedModel.KIND, "format": 2, "state": {"x": Payload()}}, tmp_path / "crafted.skops")
+    with pytest.raises(ModelFormatError, match="types yts does not trust: .*Payload"):
+        SupervisedModel.load(tmp_path / "crafted.skops")
+    (tmp_path / "pickle.joblib").write_bytes(b"cos\nsystem\n(S'touch /tmp/pwned'\ntR.")  # a classic pickle exploit
+    (tmp_path / "pickle.skops").write_bytes((tmp_path / "pickle.joblib").read_bytes())
+    with pytest.raises(ModelFormatError, match="not a readable skops model file"):
+        SupervisedModel.load(tmp_path / "pickle.joblib")  # yts reads the .skops form, and that is no pickle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -376,3 +377,53 @@ def test_serving_reads_its_settings_from_the_configuration_module(monkeypatch, t
     config = ServingConfig.from_env()
     assert config.capture_enabled is False
     assert config.registry_poll_seconds == 0.5 and config.incoming_dir == tmp_path / "captured"
+
+
+def rewrite_run_consistently(paths: ProjectPaths, run_id: str, name: str, data: bytes) -> None:
+    """An attacker with write access to runs/<id>/ replaces a file AND fixes its hash in the run's manifest."""
+    folder = paths.published_runs_dir / run_id
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    (folder / name).write_bytes(data)
+    manifest = json.loads((folder / "training_manifest.json").read_text())
+    entry = next(a for a in manifest["artifacts"].values() if a["file"] == name)
+    entry["sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / "training_manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_run_folder_rewritten_as_a_whole_is_refused_everywhere(paths, trained):
+    from yts_assets.core.registry import RegistryError, promote, verify_published_run
+    from yts_assets.ml.models import SupervisedModel
+
+    crafted = (paths.published_runs_dir / trained["b"] / "supervised_bundle.skops").read_bytes()
+    rewrite_run_consistently(paths, trained["a"], "supervised_bundle.skops", crafted + b"\0")
+    problems = verify_published_run(paths, trained["a"])
+    assert problems and "does not match the manifest_sha256 recorded in the registry" in problems[0]
+    with pytest.raises(RegistryError, match="failed verification"):
+        promote(paths, trained["a"], reason="attacker", actor="pytest")
+    set_active_by_hand(paths, trained["a"])
+    with TestClient(create_app(make_config(paths))) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and "manifest_sha256" in ready.json()["problems"][0]
+        assert client.post("/predict", json=ITEM).status_code == 503
+    assert SupervisedModel.load(paths.published_runs_dir / trained["b"] / "supervised_bundle.skops")  # B untouched
+
+
+def test_a_run_that_loads_but_cannot_predict_is_not_ready(paths, trained, tmp_path):
+    from yts_assets.core.registry import register_run
+    from yts_assets.ml.models import SupervisedModel
+
+    published = paths.published_runs_dir / trained["b"]
+    manifest = json.loads((published / "training_manifest.json").read_text())
+    model = SupervisedModel.load(published / "supervised_bundle.skops")
+    broken = SupervisedModel(encoder=model.encoder, regressors={"earnings": model.regressors["earnings"]})
+    digest = broken.save(tmp_path / "supervised_bundle.joblib")
+    manifest["run_id"] = "broken-run"
+    for name, artifact in manifest["artifacts"].items():
+        artifact["path"] = str(published / artifact["file"])
+    manifest["artifacts"]["supervised_model"].update(path=str(tmp_path / "supervised_bundle.skops"), sha256=digest)
+    register_run(paths, manifest, promote=True, reason="a model without two of its targets", actor="pytest")
+    with TestClient(create_app(make_config(paths))) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert "loads but cannot predict a probe row" in ready.json()["problems"][0]

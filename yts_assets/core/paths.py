@@ -76,6 +76,16 @@ class ProjectPaths:
         return self.models_dir / "supervised_bundle.joblib"
 
     @property
+    def supervised_model(self) -> Path:
+        """The loadable (skops) form of supervised_bundle."""
+        return self.models_dir / "supervised_bundle.skops"
+
+    @property
+    def clustering_model(self) -> Path:
+        """The loadable (skops) form of clustering_bundle."""
+        return self.models_dir / "clustering_bundle.skops"
+
+    @property
     def clustering_bundle(self) -> Path:
         return self.models_dir / "clustering_bundle.joblib"
 

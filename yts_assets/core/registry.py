@@ -82,16 +82,26 @@ def find_run(registry: dict[str, Any], run_id: str) -> dict[str, Any] | None:
     return next((run for run in registry["runs"] if run["run_id"] == run_id), None)
 
 
-def verify_published_run(paths: ProjectPaths, run_id: str) -> list[str]:
-    """Problems with a published run's files; an empty list means every hash matches."""
+def verify_published_run(paths: ProjectPaths, run_id: str, registry: dict[str, Any] | None = None) -> list[str]:
+    """Problems with a published run; an empty list means it verifies from the registry down.
+
+    The registry record anchors the sha256 of the run's published manifest, and the manifest the
+    sha256 of every file, so a run folder rewritten as a whole (files and manifest) fails.
+    """
+    record = find_run(registry if registry is not None else load_registry(paths), run_id)
+    if record is None:
+        return [f"run {run_id} is not in the registry"]
+    anchor = record.get("manifest_sha256")
+    if not anchor:
+        return [f"run {run_id}'s registry record has no manifest_sha256 (published before runs were anchored); "
+                "retrain to publish it again"]
     folder = run_dir(paths, run_id)
     manifest_path = folder / PUBLISHED_MANIFEST
     if not manifest_path.is_file():
         return [f"{manifest_path} is missing"]
-    try:
-        manifest = read_json(manifest_path)
-    except json.JSONDecodeError as exc:
-        return [f"{manifest_path} is not valid JSON: {exc}"]
+    if sha256_file(manifest_path) != anchor:
+        return [f"{manifest_path} does not match the manifest_sha256 recorded in the registry"]
+    manifest = read_json(manifest_path)
     problems = []
     for name, artifact in manifest["artifacts"].items():
         path = folder / artifact["file"]
@@ -111,7 +121,7 @@ def active_baseline(paths: ProjectPaths) -> tuple[str, dict[str, Any]] | None:
     run_id = registry["active_run_id"]
     if run_id is None:
         return None
-    problems = verify_published_run(paths, run_id)
+    problems = verify_published_run(paths, run_id, registry)
     if problems:
         raise RegistryError(f"active run {run_id} failed verification: " + "; ".join(problems))
     folder = run_dir(paths, run_id)
@@ -144,9 +154,10 @@ def _publish_files(paths: ProjectPaths, manifest: dict[str, Any]) -> Path:
     return target
 
 
-def _run_record(manifest: dict[str, Any], status: str, reason: str, actor: str) -> dict[str, Any]:
+def _run_record(manifest: dict[str, Any], manifest_sha256: str, status: str, reason: str, actor: str) -> dict[str, Any]:
     return {
         "run_id": manifest["run_id"],
+        "manifest_sha256": manifest_sha256,
         "registered_at": utc_now(),
         "status": status,
         "reason": reason,
@@ -199,8 +210,9 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
         if record is not None and record["status"] == "rejected":
             raise RegistryError(f"run {run_id} was rejected by checks and cannot be registered: {record['reason']}")
         if record is None:
-            _publish_files(paths, manifest)
-            record = _run_record(manifest, "promoted" if promote else "candidate", reason, actor)
+            published = _publish_files(paths, manifest)
+            record = _run_record(manifest, sha256_file(published / PUBLISHED_MANIFEST),
+                                 "promoted" if promote else "candidate", reason, actor)
             registry["runs"].append(record)
         if not promote:
             _commit(paths, registry, _unchanged_audit(registry, "register_candidate", run_id, reason, actor))
@@ -244,7 +256,7 @@ def _require_valid(paths: ProjectPaths, registry: dict[str, Any], run_id: str) -
         raise RegistryError(f"unknown run {run_id!r}; registered runs: {known}")
     if record["status"] == "rejected":
         raise RegistryError(f"run {run_id} was rejected by checks: {record['reason']}")
-    problems = verify_published_run(paths, run_id)
+    problems = verify_published_run(paths, run_id, registry)
     if problems:
         raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))
     return record

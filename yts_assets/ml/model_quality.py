@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..core.files import sha256_file
-from .models import SupervisedModel
+from .models import PROBE_ROW, SupervisedModel
 from .policy import SkillMinimums
 from .quality import CheckOutcome
 
-PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
 
 
 def skill_over_baseline(target: str, metrics: dict[str, Any], minimums: SkillMinimums = SkillMinimums()) -> CheckOutcome:
@@ -67,13 +65,10 @@ def bundle_integrity(path: Path, expected_sha256: str | None) -> CheckOutcome:
         return CheckOutcome(False, f"{path.name} changed after it was written (sha256 {actual[:12]} != {expected_sha256[:12]})",
                             {"expected_sha256": expected_sha256, "actual_sha256": actual})
     try:
-        model = SupervisedModel.load(path)
-        predictions = {t: float(v[0]) for t, v in model.predict([PROBE_ROW["uploads"]], [PROBE_ROW["age"]],
-                                                                [PROBE_ROW["category"]], [PROBE_ROW["country"]]).items()}
+        finite, predictions = SupervisedModel.load(path).probe()
     except Exception as exc:  # noqa: BLE001 - any load or predict failure is the finding
         return CheckOutcome(False, f"{path.name} does not load or predict: {type(exc).__name__}: {exc}",
                             {"sha256": actual})
-    finite = all(np.isfinite(v) and v >= 0 for v in predictions.values())
     return CheckOutcome(
         passed=finite,
         description=("bundle matches its hash, loads and predicts on a probe row" if finite

@@ -1,9 +1,10 @@
 """The trained artefacts as typed objects: the supervised predictor and the clustering model.
 
-Each owns its preprocessing, predicts from raw inputs, and saves to / loads from a joblib file
-that carries its kind and format version. Loading refuses another kind or version with a clear
-message. Unpickling runs code, so load only files whose sha256 was verified against the
-registry (serving does, in `serving.store`).
+Each owns its preprocessing, predicts from raw inputs, and saves two files that carry its kind
+and format version: `<name>.skops`, the form yts loads, which skops reads without running code
+from the file (only the types in TRUSTED_TYPES beyond skops' own safe set are allowed), and
+`<name>.joblib`, a pickle kept for the platform's existing readers, which yts never loads.
+Loading refuses another kind, format version or untrusted type with a clear message.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any, ClassVar
 
 import joblib
 import numpy as np
+import skops.io
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.preprocessing import StandardScaler
 
 from ..core.files import atomic_write
-from .features import ENCODED_FEATURES
+from .features import ENCODED_FEATURES, TARGETS
 
+PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
 CATEGORY_CODE = ENCODED_FEATURES.index("category_code")
 COUNTRY_CODE = ENCODED_FEATURES.index("country_code")
 
@@ -95,6 +98,16 @@ class FeatureEncoder:
         )
 
 
+# Beyond skops' default safe types: the tree nodes of our HistGradientBoosting models.
+TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+SAFE_SUFFIX = ".skops"
+
+
+def safe_path(joblib_path: Path) -> Path:
+    """Where the loadable form of a model saved at `joblib_path` lives."""
+    return joblib_path.with_suffix(SAFE_SUFFIX)
+
+
 class _SavedModel:
     """save/load with a kind and a format version; subclasses are dataclasses."""
 
@@ -104,10 +117,11 @@ class _SavedModel:
     def _state(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
-    def save(self, path: Path) -> str:
-        """Atomic write; returns the file's sha256."""
+    def save(self, joblib_path: Path) -> str:
+        """Atomic writes of `<name>.joblib` and `<name>.skops`; returns the sha256 of the .skops file yts loads."""
         payload = {"kind": self.KIND, "format": self.FORMAT, "state": self._state()}
-        return atomic_write(path, lambda tmp: joblib.dump(payload, tmp, compress=3))
+        atomic_write(joblib_path, lambda tmp: joblib.dump(payload, tmp, compress=3))
+        return atomic_write(safe_path(joblib_path), lambda tmp: skops.io.dump(payload, tmp))
 
     @classmethod
     def _from_state(cls, state: dict[str, Any]) -> Any:
@@ -115,7 +129,23 @@ class _SavedModel:
 
     @classmethod
     def load(cls, path: Path) -> Any:
-        payload = joblib.load(path)
+        """Load the .skops form (given its path or the .joblib's); never unpickles."""
+        path = path if path.suffix == SAFE_SUFFIX else safe_path(path)
+        return cls.loads(path.read_bytes(), str(path))
+
+    @classmethod
+    def loads(cls, data: bytes, origin: str) -> Any:
+        """Load from bytes already read (and, by serving, already checked against their sha256)."""
+        path = origin  # named in every message
+        try:
+            untrusted = set(skops.io.get_untrusted_types(data=data)) - set(TRUSTED_TYPES)
+            if untrusted:
+                raise ModelFormatError(f"{path} holds types yts does not trust: {', '.join(sorted(untrusted))}")
+            payload = skops.io.loads(data, trusted=TRUSTED_TYPES)
+        except ModelFormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - bytes skops cannot read are a format problem
+            raise ModelFormatError(f"{path} is not a readable skops model file ({type(exc).__name__}: {exc})") from exc
         found = payload.get("kind") if isinstance(payload, dict) else None
         if found != cls.KIND:
             raise ModelFormatError(f"{path} is not a {cls.KIND} model (found {found or type(payload).__name__}); "
@@ -160,6 +190,14 @@ class SupervisedModel(_SavedModel):
     def predict(self, uploads: Iterable[float], age: Iterable[float], category: Iterable[object],
                 country: Iterable[object]) -> dict[str, np.ndarray]:
         return self.predict_encoded(self.encode(uploads, age, category, country))
+
+    def probe(self) -> tuple[bool, dict[str, float]]:
+        """(usable, predictions) on PROBE_ROW: usable when every target gets a finite, non-negative number."""
+        row = PROBE_ROW
+        predictions = {t: float(v[0]) for t, v in
+                       self.predict([row["uploads"]], [row["age"]], [row["category"]], [row["country"]]).items()}
+        usable = set(predictions) == set(TARGETS) and all(np.isfinite(v) and v >= 0 for v in predictions.values())
+        return usable, predictions
 
     @staticmethod
     def unknown_inputs(features: np.ndarray) -> list[list[str]]:

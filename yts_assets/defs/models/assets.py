@@ -104,7 +104,7 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
     if study and not tuned:
         context.log.warning(f"{paths.optuna_study} was searched on other data or folds: using the default parameters")
     model, results = train_supervised(processed, training, tuned)
-    digest = model.save(paths.supervised_bundle)
+    digest = model.save(paths.supervised_bundle)  # the sha256 of supervised_model, the form yts loads
     if tracking.active:
         log_supervised(model, model.encoder.encode(processed.head(5)))
     for target, result in results.items():
@@ -112,7 +112,8 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
                          f"(baseline {result.baseline_metrics['log_r2']:.3f}) on {result.rows} rows")
     plot = predicted_vs_actual_png({t: (r.log_actual, r.oof_log_predictions) for t, r in results.items()})
     return MaterializeResult(metadata={
-        **file_metadata(paths.supervised_bundle, digest),
+        **file_metadata(paths.supervised_model, digest),
+        "joblib_path": MetadataValue.path(str(paths.supervised_bundle)),
         "dagster/row_count": MetadataValue.int(len(processed)),
         "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(MODEL_INPUTS)])),
         "encoded_features": MetadataValue.json(list(ENCODED_FEATURES)),
@@ -144,7 +145,8 @@ def clustering_bundle(config: ClusteringRunConfig, settings: YtsSettings) -> Mat
                         np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
                         table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")
     return MaterializeResult(metadata={
-        **file_metadata(paths.clustering_bundle, digest),
+        **file_metadata(paths.clustering_model, digest),
+        "joblib_path": MetadataValue.path(str(paths.clustering_bundle)),
         "clustered_channels_path": MetadataValue.path(str(paths.clustered_channels)),
         "clustered_channels_sha256": MetadataValue.text(table_digest),
         **table_metadata(table),

@@ -25,7 +25,8 @@ SUPERVISED_BUNDLE = AssetKey("supervised_bundle")
                    description="No target's CV log R² falls below the active champion's by more than "
                                "gate_policy.champion_tolerance (default 0.05). Blocking, ERROR."),
     AssetCheckSpec("bundle_integrity", asset=SUPERVISED_BUNDLE, blocking=True,
-                   description="The saved bundle matches the sha256 recorded at materialization, loads, and "
+                   description="The saved model (its .skops form, the one yts loads) matches the sha256 recorded at "
+                               "materialization, loads without unpickling, and "
                                "predicts on a probe row. Blocking, ERROR."),
 ])
 def model_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
@@ -33,10 +34,10 @@ def model_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
     paths, policy = settings.paths(), gate_policy.policy()
     event = context.instance.get_latest_materialization_event(SUPERVISED_BUNDLE)
     recorded = event.asset_materialization.metadata.get("sha256") if event and event.asset_materialization else None
-    integrity = model_quality.bundle_integrity(paths.supervised_bundle, recorded.value if recorded else None)
+    integrity = model_quality.bundle_integrity(paths.supervised_model, recorded.value if recorded else None)
     yield check_result(context, "bundle_integrity", integrity)
     if integrity.passed:
-        metrics = SupervisedModel.load(paths.supervised_bundle).metrics
+        metrics = SupervisedModel.load(paths.supervised_model).metrics
         skills = {t: model_quality.skill_over_baseline(t, metrics[t], policy.skill) for t in TARGETS}
         regression = model_quality.champion_regression(metrics, active_run(load_registry(paths)), policy.champion_tolerance)
     else:
