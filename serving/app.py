@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from threadpoolctl import threadpool_limits
 
 from .capabilities import DefinitionsSummary, package_version
 from .config import ServingConfig
-from .observability import MetricsMiddleware, PayloadCapture, ServiceMetrics
+from .errors import document_body_errors, unexpected_error, validation_error
+from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .observability import PayloadCapture, ServiceMetrics
 from .routers import admin, analytics, mlops, ops, predictions
 from .store import ModelStore
 
@@ -43,9 +46,13 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
                   description="Predictions from the registry's active run of the yts Dagster platform.")
     app.state.config, app.state.store, app.state.capture = config, store, capture
     app.state.metrics, app.state.definitions = ServiceMetrics(), DefinitionsSummary()
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)
+    app.add_middleware(BodyLimitMiddleware)  # inside the metrics: a 413 is counted
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     for router in (ops.router, predictions.router, analytics.router, mlops.router, admin.router):
         app.include_router(router)
+    document_body_errors(app)
     return app
 
 

@@ -1,6 +1,7 @@
 """What the service records about its traffic: Prometheus metrics and payload capture.
 
-Metrics: labelled by route template, method and status, never the raw path.
+Metrics: labelled by route template, method and status, never the raw path (counted by the
+middleware in middleware.py).
 
 Payload capture: accepted prediction inputs become JSON-lines batches in data/incoming/. Requests
 only append to a bounded in-memory buffer; a background thread writes it out. A batch is written
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ServiceMetrics:
@@ -40,36 +40,6 @@ class ServiceMetrics:
         self.capture_dropped = Gauge("yts_capture_dropped_records", "Payload records dropped: buffer full",
                                      registry=self.registry)
         self.capture_errors = Gauge("yts_capture_write_errors", "Payload capture write errors", registry=self.registry)
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware: labels by the matched route's template, never the raw path."""
-
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
 
 
 log = logging.getLogger("yts.serving.capture")

@@ -13,7 +13,8 @@ MAX_SIMULATION_POINTS = 200
 
 
 class PredictRequest(ChannelInput):
-    """{uploads, category, country, age}; unknown fields are refused, blank strings too."""
+    """{uploads, category, country, age}; unknown fields are refused, blank strings and unpaired surrogates too
+    (pydantic refuses those itself: `string_unicode`)."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
@@ -52,9 +53,9 @@ class SimulateRequest(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
     category: str = Field(min_length=1, max_length=100)
     country: str = Field(min_length=1, max_length=100)
-    age: float = Field(ge=0, le=100)
-    uploads_min: float = Field(ge=0, le=10_000_000)
-    uploads_max: float = Field(ge=0, le=10_000_000)
+    age: float = Field(ge=0, le=100, allow_inf_nan=False)
+    uploads_min: float = Field(ge=0, le=10_000_000, allow_inf_nan=False)
+    uploads_max: float = Field(ge=0, le=10_000_000, allow_inf_nan=False)
     points: int = Field(default=20, ge=2, le=MAX_SIMULATION_POINTS)
     scale: Literal["linear", "log"] = "linear"
 
@@ -88,8 +89,8 @@ class RecommendationResponse(PredictResponse):
 class DriftCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[PredictRequest] = Field(min_length=1, max_length=MAX_BATCH)
-    z_threshold: float = Field(default=3.0, gt=0, le=100)
-    min_category_frequency: float = Field(default=0.01, ge=0, le=1)
+    z_threshold: float = Field(default=3.0, gt=0, le=100, allow_inf_nan=False)
+    min_category_frequency: float = Field(default=0.01, ge=0, le=1, allow_inf_nan=False)
 
 
 class PromoteRequest(BaseModel):

@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -172,8 +173,16 @@ def _run_record(manifest: dict[str, Any], manifest_sha256: str, status: str, rea
 
 
 def _commit(paths: ProjectPaths, registry: dict[str, Any], audit: dict[str, Any]) -> None:
+    """The registry file, written atomically, is the commit point and carries its audit record
+    (`last_audit`); the audit log line follows. A crash between the two is repaired by `recover`,
+    which appends the missing line: an activation and its audit record commit together."""
     registry["updated_at"] = audit["time"]
+    registry["last_audit"] = audit
     write_json(paths.model_registry, registry)
+    _append_audit(paths, audit)
+
+
+def _append_audit(paths: ProjectPaths, audit: dict[str, Any]) -> None:
     with open(paths.registry_audit, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(audit, sort_keys=True) + "\n")
         handle.flush()
@@ -181,8 +190,67 @@ def _commit(paths: ProjectPaths, registry: dict[str, Any], audit: dict[str, Any]
 
 
 def _audit(action: str, run_id: str, previous: str | None, new: str | None, reason: str, actor: str) -> dict[str, Any]:
-    return {"time": utc_now(), "action": action, "run_id": run_id, "previous_active_run_id": previous,
-            "new_active_run_id": new, "reason": reason, "actor": actor}
+    return {"time": utc_now(), "txn": uuid.uuid4().hex, "action": action, "run_id": run_id,
+            "previous_active_run_id": previous, "new_active_run_id": new, "reason": reason, "actor": actor}
+
+
+def _last_audit_line(paths: ProjectPaths) -> tuple[str | None, bool]:
+    """(txn of the last complete audit line, whether the file ends in a torn line)."""
+    if not paths.registry_audit.is_file():
+        return None, False
+    with open(paths.registry_audit, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(size - (1 << 16), 0))
+        tail = handle.read()
+    if not tail:
+        return None, False
+    torn = not tail.endswith(b"\n")
+    lines = tail.splitlines()
+    complete = lines[:-1] if torn else lines
+    for line in reversed(complete):
+        try:
+            return json.loads(line).get("txn"), torn
+        except json.JSONDecodeError:
+            continue
+    return None, torn
+
+
+def recover(paths: ProjectPaths) -> list[str]:
+    """Repair what an interrupted writer left; call under the registry lock. Returns what was done.
+
+    - a torn last audit line is cut off; the registry's `last_audit` is appended if the log lacks it;
+    - staging folders and temp files of the registry are removed;
+    - published run folders that no registry record points at move to `mlops/orphans/`.
+    """
+    done: list[str] = []
+    registry = load_registry(paths)
+    last_txn, torn = _last_audit_line(paths)
+    if torn:
+        data = paths.registry_audit.read_bytes()
+        keep = data[: data.rfind(b"\n") + 1]
+        with open(paths.registry_audit, "r+b") as handle:
+            handle.truncate(len(keep))
+            os.fsync(handle.fileno())
+        done.append(f"cut a torn last line off {paths.registry_audit.name}")
+    pending = registry.get("last_audit")
+    if pending and pending.get("txn") != last_txn:
+        _append_audit(paths, pending)
+        done.append(f"appended the audit record of an interrupted commit ({pending['action']} {pending['run_id']})")
+    known = {run["run_id"] for run in registry["runs"]}
+    for folder in (paths.mlops_dir, paths.published_runs_dir):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.name.startswith(".") and (entry.name.endswith(".staging") or entry.name.endswith(".tmp")):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                done.append(f"removed {entry.relative_to(paths.artifact_dir)} left by an interrupted writer")
+            elif folder == paths.published_runs_dir and entry.is_dir() and entry.name not in known:
+                target = paths.mlops_dir / "orphans" / entry.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(entry, target)
+                done.append(f"moved {entry.name}, published but never recorded, to {target.relative_to(paths.artifact_dir)}")
+    return done
 
 
 def _activate(paths: ProjectPaths, registry: dict[str, Any], run_id: str, action: str, reason: str, actor: str) -> dict[str, Any]:
@@ -205,6 +273,7 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
     """Publish the run's artifacts and record it: active when `promote`, else a candidate."""
     run_id = manifest["run_id"]
     with registry_lock(paths):
+        recover(paths)
         registry = load_registry(paths)
         record = find_run(registry, run_id)
         if record is not None and record["status"] == "rejected":
@@ -230,6 +299,7 @@ def record_rejection(paths: ProjectPaths, run_id: str, failing_checks: list[dict
     Idempotent: recording the same failures again changes nothing; new ones are added with an audit line.
     """
     with registry_lock(paths):
+        recover(paths)
         registry = load_registry(paths)
         record = find_run(registry, run_id)
         if record is not None and record["status"] != "rejected":
@@ -264,6 +334,7 @@ def _require_valid(paths: ProjectPaths, registry: dict[str, Any], run_id: str) -
 
 def promote(paths: ProjectPaths, run_id: str, *, reason: str, actor: str) -> dict[str, Any]:
     with registry_lock(paths):
+        recover(paths)
         registry = load_registry(paths)
         record = _require_valid(paths, registry, run_id)
         if registry["active_run_id"] == run_id:
@@ -276,6 +347,7 @@ def promote(paths: ProjectPaths, run_id: str, *, reason: str, actor: str) -> dic
 def rollback(paths: ProjectPaths, *, reason: str, actor: str) -> dict[str, Any]:
     """Make the run that was active before the current one active again."""
     with registry_lock(paths):
+        recover(paths)
         registry = load_registry(paths)
         history = list(registry["active_history"])
         if len(history) < 2:
