@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,23 @@ def test_a_crash_before_the_run_starts_still_prints_the_summary(project: Project
     out = summary(capsys)
     assert "yts: run (not started) FAILED" in out
     assert "ConfigError: YTS_EXECUTOR='threads' is not one of in_process, multiprocess" in out
+
+
+def test_runs_left_started_by_a_killed_yts_run_are_marked_failed(project: ProjectPaths, home, capsys):
+    import socket
+
+    from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+
+    home.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.add_run(DagsterRun(job_name="training_job", run_id="killed-run", status=DagsterRunStatus.STARTED,
+                                    tags={"yts/launcher": "yts-run", "yts/pid": str(dead.pid),
+                                          "yts/host": socket.gethostname()}))
+        instance.add_run(DagsterRun(job_name="training_job", run_id="other-launcher", status=DagsterRunStatus.STARTED))
+    assert main([]) == 0
+    assert "repaired: run killed-run was interrupted; marked FAILURE" in summary(capsys)
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id("killed-run").status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id("other-launcher").status == DagsterRunStatus.STARTED  # not ours: untouched

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
 from ..core import config
 from ..core.files import read_json
 from ..core.paths import ProjectPaths
-from ..core.registry import RegistryError, find_run, load_registry
+from ..core.registry import RegistryError, find_run, load_registry, recover, registry_lock
 from ..ml.features import TARGETS
 from ..ml.source import SourceMode, describe_source
 
@@ -29,6 +33,31 @@ def ensure_dagster_home(paths: ProjectPaths) -> Path:
                           encoding="utf-8")
     config.DAGSTER_HOME.set(str(home))
     return home
+
+
+LAUNCHER_TAGS = {"yts/launcher": "yts-run"}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_interrupted_runs(instance: DagsterInstance) -> list[str]:
+    """yts-run's own runs left STARTED by a process that no longer exists (a kill -9): mark them failed."""
+    marked = []
+    started = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED], tags=LAUNCHER_TAGS))
+    for run in started:
+        pid, host = run.tags.get("yts/pid", ""), run.tags.get("yts/host")
+        if host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
+            instance.report_run_failed(run, message=f"yts-run process {pid} ended without finishing this run")
+            marked.append(run.run_id)
+    return marked
 
 
 def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an ExecuteInProcessResult
@@ -102,10 +131,12 @@ def guarded(section: Callable[[], list[str]], what: str) -> list[str]:
 
 
 def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Path,  # noqa: ANN001
-                   mode: SourceMode = "auto", crash: BaseException | None = None) -> str:
+                   mode: SourceMode = "auto", crash: BaseException | None = None,
+                   repaired: list[str] | None = None) -> str:
     succeeded = result is not None and result.success
     run_id = result.run_id if result is not None else "(not started)"
     lines = [f"yts: run {run_id} {'SUCCEEDED' if succeeded else 'FAILED'} in {elapsed:.1f}s"]
+    lines += [f"repaired: {line}" for line in repaired or []]
     lines += guarded(lambda: [data_source_line(result, paths, mode)], "data source")
     evaluations = result.get_asset_check_evaluations() if result is not None else []
     lines.append(f"checks ({len(evaluations)}):")
@@ -133,22 +164,25 @@ def main(argv: list[str] | None = None) -> int:
     paths = ProjectPaths.from_env()
     dagster_home = ensure_dagster_home(paths)
 
-    from dagster import DagsterInstance
-
     from ..definitions import TRAINING_JOB, build_definitions
 
     run_config = {
         "resources": {"settings": {"config": {"data_source": args.data_source}}},
         "loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "WARNING"}}},
     }
-    result, crash = None, None
+    result, crash, repaired = None, None, []
+    tags = {**LAUNCHER_TAGS, "yts/pid": str(os.getpid()), "yts/host": socket.gethostname()}
     try:
         with DagsterInstance.get() as instance:
+            repaired += [f"run {run_id} was interrupted; marked FAILURE" for run_id in fail_interrupted_runs(instance)]
+            with registry_lock(paths):
+                repaired += recover(paths)
             result = build_definitions().resolve_job_def(TRAINING_JOB).execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False)
+                instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
     except Exception as exc:  # noqa: BLE001 - loading or starting failed: the summary says how
         crash = exc
-    print(format_summary(result, paths, time.perf_counter() - started, dagster_home, args.data_source, crash))
+    print(format_summary(result, paths, time.perf_counter() - started, dagster_home, args.data_source, crash,
+                         repaired))
     return 0 if result is not None and result.success else 1
 
 
