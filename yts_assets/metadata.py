@@ -54,15 +54,17 @@ def check_label(asset_key: AssetKey, check_name: str) -> str:
 
 
 def check_result(context: AssetCheckExecutionContext, check_name: str, outcome: CheckOutcome) -> AssetCheckResult:
-    """A plain CheckOutcome as Dagster's result: ERROR when the check's spec is blocking, else WARN. Writes nothing."""
+    """A plain CheckOutcome as Dagster's result: ERROR when the check's spec is blocking (unless the outcome says
+    warn only), else WARN. Writes nothing."""
     [spec] = [s for s in context.check_specs if s.name == check_name]
-    if spec.blocking and not outcome.passed:
+    blocks = spec.blocking and not outcome.warn_only
+    if blocks and not outcome.passed:
         context.log.error(f"blocking check {check_label(spec.asset_key, check_name)} failed: {outcome.description}")
     return AssetCheckResult(
         asset_key=spec.asset_key,
         check_name=check_name,
         passed=outcome.passed,
-        severity=AssetCheckSeverity.ERROR if spec.blocking else AssetCheckSeverity.WARN,
+        severity=AssetCheckSeverity.ERROR if blocks else AssetCheckSeverity.WARN,
         description=outcome.description,
         metadata={key: value if isinstance(value, (int, float, str)) else MetadataValue.json(value)
                   for key, value in outcome.metadata.items()},

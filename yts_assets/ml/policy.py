@@ -48,6 +48,9 @@ class DriftThresholds:
         "share of high-severity records that makes a batch a drift risk"))
     min_psi_records: int = field(default=100, metadata=doc(
         "records a batch needs before its PSI counts toward risk (below, PSI is mostly sampling noise)"))
+    max_training_psi: float = field(default=1.0, metadata=doc(
+        "PSI of new training data against the serving run's baseline past which training_data_drift blocks; "
+        "between psi_threshold and this it warns"))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ import pandas as pd
 
 from ..core.files import sha256_file
 from .dataset import RAW_COLUMNS, YOUTUBE_FOUNDED_YEAR
-from .features import TARGETS
-from .policy import QualityLimits
+from .drift import drift_report
+from .features import MODEL_INPUTS, TARGETS
+from .policy import DriftThresholds, QualityLimits
 from .vocabulary import CATEGORIES, COUNTRIES
 
 
@@ -20,6 +21,19 @@ class CheckOutcome:
     passed: bool
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    warn_only: bool = False  # a failure of a blocking check that should warn, not block
+
+
+WORLD_POPULATION_2023 = 8.1e9
+# Upper bounds no real channel can pass, and why: a model must not learn from impossible numbers.
+PLAUSIBLE_MAX: dict[str, tuple[float, str]] = {
+    "uploads": (10_000_000, "the API accepts at most 10,000,000 uploads; a model must not learn from inputs it refuses"),
+    "subscribers": (WORLD_POPULATION_2023, "no channel has more subscribers than there are people"),
+    "subscribers_for_last_30_days": (WORLD_POPULATION_2023, "no channel gains more subscribers than there are people"),
+    "video_views": (1e13, "10 trillion lifetime views is over 40x the most-viewed channel of 2023 (2.3e11)"),
+    "video_views_for_the_last_30_days": (1e12, "a trillion views in 30 days is more than YouTube serves in that time"),
+    "highest_yearly_earnings": (1e10, "ten billion dollars a year is 60x the top estimate of 2023 (1.6e8)"),
+}
 
 
 NON_NEGATIVE_COLUMNS = (
@@ -129,6 +143,45 @@ def known_labels(processed: pd.DataFrame, thresholds: QualityLimits) -> CheckOut
         description=", ".join(f"{t}: {n}" for t, n in known.items()) + " rows with a known label"
         + ("" if not short else f"; below the minimum of {thresholds.min_known_labels}: {', '.join(short)}"),
         metadata={"known_labels": known, "min_known_labels": thresholds.min_known_labels},
+    )
+
+
+def plausible_values(processed: pd.DataFrame) -> CheckOutcome:
+    """Every value within the bound no real channel can pass (PLAUSIBLE_MAX, each with its reason)."""
+    over = {}
+    for column, (bound, why) in PLAUSIBLE_MAX.items():
+        if column in processed:
+            rows = processed.loc[processed[column] > bound]
+            if len(rows):
+                over[column] = {"rows": int(len(rows)), "bound": bound, "max": float(rows[column].max()), "why": why,
+                                "examples": rows["youtuber"].astype(str).head(5).tolist() if "youtuber" in rows else []}
+    return CheckOutcome(
+        passed=not over,
+        description="every value within its plausible bound" if not over else "implausible values: " + "; ".join(
+            f"{c} > {v['bound']:.3g} in {v['rows']} rows (max {v['max']:.3g}): {v['why']}" for c, v in over.items()),
+        metadata={"over_bound": over, "bounds": {c: b for c, (b, _) in PLAUSIBLE_MAX.items()}},
+    )
+
+
+def training_drift(processed: pd.DataFrame, active: tuple[str, dict[str, Any]] | None,
+                   thresholds: DriftThresholds) -> CheckOutcome:
+    """PSI of the new training inputs against the serving run's baseline: warns on drift, blocks past max_training_psi."""
+    if active is None:
+        return CheckOutcome(True, "no serving run to compare the training data with")
+    run_id, baseline = active
+    records = processed[list(MODEL_INPUTS)].to_dict("records")
+    summary = drift_report(records, baseline, thresholds)["summary"]
+    worst = max(summary["psi"].values(), default=0.0)
+    blocks = worst > thresholds.max_training_psi
+    drifted = summary["drifted_features"]
+    return CheckOutcome(
+        passed=not drifted,
+        description=(f"training inputs match the serving run {run_id}'s baseline (max PSI {worst:.3f})" if not drifted
+                     else f"training inputs drifted from the serving run {run_id}: {', '.join(drifted)} (max PSI "
+                          f"{worst:.3f}; blocks over {thresholds.max_training_psi})"),
+        metadata={"psi": summary["psi"], "drifted_features": drifted, "serving_run_id": run_id,
+                  "max_training_psi": thresholds.max_training_psi},
+        warn_only=not blocks,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, multi_asset_check
 
+from ...core.registry import active_baseline
 from ...metadata import check_result
 from ...ml import quality
 from ...ml.dataset import YOUTUBE_FOUNDED_YEAR, read_processed
@@ -50,13 +51,26 @@ def raw_data_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
     AssetCheckSpec("enough_known_labels", asset="processed_channels", blocking=True,
                    description=f"Every target has at least {DEFAULTS.min_known_labels} rows with a known label "
                                "(gate_policy.quality). Blocking, ERROR."),
+    AssetCheckSpec("values_plausible", asset="processed_channels", blocking=True,
+                   description="Every value within a bound no real channel can pass: uploads within the API's "
+                               "10,000,000 (a model must not learn from inputs it refuses), subscribers within the "
+                               "world's population, views and earnings far above 2023's maxima. Blocking, ERROR: "
+                               "with no champion yet, this alone stops corrupt data."),
+    AssetCheckSpec("training_data_drift", asset="processed_channels", blocking=True,
+                   description="PSI of the training inputs against the serving run's published baseline. WARN when "
+                               "a feature drifts (gate_policy.drift.psi_threshold); ERROR, blocking, past "
+                               "gate_policy.drift.max_training_psi (default 1.0)."),
 ])
 def processed_data_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
                           gate_policy: GatePolicyResource) -> Iterator[AssetCheckResult]:
-    processed = read_processed(settings.paths().processed_csv)
+    paths = settings.paths()
+    processed = read_processed(paths.processed_csv)
     limits = gate_policy.policy().quality
     yield check_result(context, "null_rates_within_limits", quality.null_rates(processed, limits))
     yield check_result(context, "non_negative_values", quality.non_negative(processed))
     yield check_result(context, "created_year_in_range", quality.created_year_range(processed, settings.reference_year))
     yield check_result(context, "vocabulary_known", quality.vocabulary(processed, limits))
     yield check_result(context, "enough_known_labels", quality.known_labels(processed, limits))
+    yield check_result(context, "values_plausible", quality.plausible_values(processed))
+    yield check_result(context, "training_data_drift",
+                       quality.training_drift(processed, active_baseline(paths), gate_policy.policy().drift))
