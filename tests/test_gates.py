@@ -217,8 +217,9 @@ def test_payload_drift_check_and_rejected_lines(project: ProjectPaths, instance,
 
 def test_a_tampered_bundle_fails_integrity_and_is_not_promoted(project: ProjectPaths, instance):
     good = run_graph(instance)
-    assert run_graph(instance, selection="supervised_bundle").success
-    project.supervised_model.write_bytes(b"tampered after materialization")
+    retrained = run_graph(instance, selection="supervised_bundle")
+    assert retrained.success
+    project.for_run(retrained.run_id).supervised_model.write_bytes(b"tampered after materialization")
     checked = run_graph(instance, selection=AssetSelection.checks_for_assets(AssetKey("supervised_bundle")))
     results = {e.check_name: e for e in checked.get_asset_check_evaluations()}
     assert not results["bundle_integrity"].passed and "changed after it was written" in results["bundle_integrity"].description

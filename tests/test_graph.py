@@ -70,7 +70,7 @@ def test_whole_graph_on_demo_data(project: ProjectPaths, instance):
     assert snapshot["channel_id"].is_unique
     assert {"uploads", "category", "country", "age", "event_timestamp"} <= set(snapshot.columns)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 14
+    assert len(checks) == 16
     assert {name for name, passed in checks.items() if not passed} == {"created_year_in_range",
                                                                          "subscribers_skill_over_baseline"}
 

@@ -12,7 +12,7 @@ from yts_assets.ml import model_quality, quality
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
 from yts_assets.ml.models import ModelFormatError, SupervisedModel, safe_path
-from yts_assets.ml.policy import QualityLimits
+from yts_assets.ml.policy import GatePolicy, QualityLimits
 
 THRESHOLDS = QualityLimits()
 
@@ -103,13 +103,16 @@ def test_skill_over_baseline():
 
 
 def test_champion_regression():
-    candidate = {"earnings": metrics(0.60, 0.0), "growth": metrics(0.64, 0.0)}
-    champion = {"run_id": "champ", "metrics": {"earnings": {"log_r2": 0.70}, "growth": {"log_r2": 0.64}}}
-    assert model_quality.champion_regression(candidate, None, 0.05).passed
-    assert model_quality.champion_regression(candidate, champion, 0.2).passed
-    outcome = model_quality.champion_regression(candidate, champion, 0.05)
+    candidate = {"earnings": [0.60, 0.62, 0.58, 0.61, 0.59], "growth": [0.64, 0.60, 0.66, 0.63, 0.65]}
+    champion = {"earnings": [0.70, 0.71, 0.69, 0.70, 0.70], "growth": [0.64, 0.61, 0.65, 0.63, 0.64]}
+    outcome = model_quality.champion_regression(candidate, champion, "champ", GatePolicy())
     assert not outcome.passed and outcome.metadata["regressed_targets"] == ["earnings"]
-    assert "earnings 0.600 < 0.700 - 0.05" in outcome.description
+    assert outcome.description.startswith("regressed against champion champ: ")
+    assert "earnings -0.100 (SE 0.004, margin 0.009, worse on 5/5 folds)" in outcome.description
+    assert outcome.metadata["comparison"]["earnings"]["folds"][0] == {
+        "fold": 0, "candidate_log_r2": 0.6, "champion_log_r2": 0.7, "difference": -0.1}
+    assert model_quality.champion_regression(candidate, champion, "champ", GatePolicy(champion_tolerance=0.2,
+                                                                                      champion_min_margin=0.1)).passed
 
 
 def test_bundle_integrity(tmp_path: Path):

@@ -62,7 +62,7 @@ POLICY_FIELDS = {f.name: f for f in dataclasses.fields(GatePolicy)}
 
 
 class GatePolicyResource(ConfigurableResource):
-    """The gate policy as run or resource config: `resources: {gate_policy: {config: {champion_tolerance: 0.02}}}`.
+    """The gate policy as run or resource config: `resources: {gate_policy: {config: {promotion_policy: manual}}}`.
 
     Unset fields keep the defaults of ml/policy.py; the drift sensor's high-severity share defaults to
     YTS_RETRAIN_HIGH_SEVERITY_SHARE, read when the policy is used.
@@ -71,6 +71,10 @@ class GatePolicyResource(ConfigurableResource):
     quality: QualityLimitsConfig = Field(default_factory=QualityLimitsConfig, description="data-quality limits")  # type: ignore[valid-type]
     skill: SkillMinimumsConfig = Field(default_factory=SkillMinimumsConfig, description="model skill minimums")  # type: ignore[valid-type]
     drift: DriftThresholdsConfig = Field(default_factory=DriftThresholdsConfig, description="drift thresholds")  # type: ignore[valid-type]
+    champion_noise_k: float = Field(default=POLICY_FIELDS["champion_noise_k"].default,
+                                    description=POLICY_FIELDS["champion_noise_k"].metadata["doc"])
+    champion_min_margin: float = Field(default=POLICY_FIELDS["champion_min_margin"].default,
+                                       description=POLICY_FIELDS["champion_min_margin"].metadata["doc"])
     champion_tolerance: float = Field(default=POLICY_FIELDS["champion_tolerance"].default,
                                       description=POLICY_FIELDS["champion_tolerance"].metadata["doc"])
     promotion_policy: PromotionPolicy = Field(default=POLICY_FIELDS["promotion_policy"].default,
@@ -83,6 +87,8 @@ class GatePolicyResource(ConfigurableResource):
             quality=with_overrides(QualityLimits(), self.quality),
             skill=with_overrides(SkillMinimums(), self.skill),
             drift=with_overrides(drift_defaults, self.drift),
+            champion_noise_k=self.champion_noise_k,
+            champion_min_margin=self.champion_min_margin,
             champion_tolerance=self.champion_tolerance,
             promotion_policy=self.promotion_policy,
         )

@@ -83,18 +83,19 @@ def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an Execu
 def data_source_line(result, paths: ProjectPaths, mode: SourceMode) -> str:  # noqa: ANN001
     """The data this run read, from the record it wrote; else what it tried to read."""
     read_now = result is not None and result.asset_materializations_for_node("raw_youtube_stats")
-    if read_now and paths.raw_source.is_file():
-        source = read_json(paths.raw_source)
+    if read_now and paths.for_run(result.run_id).raw_source.is_file():
+        source = read_json(paths.for_run(result.run_id).raw_source)
         return (f"data source: {source['kind'].upper()}  {source['path']}  "
                 f"(sha256 {source['sha256'][:12]}, {source['rows']} rows x {source['columns']} columns)")
     return f"data source: not read; tried {describe_source(paths, mode)}"
 
 
 def metrics_lines(result, paths: ProjectPaths) -> list[str]:  # noqa: ANN001
-    manifest = read_json(paths.training_manifest) if paths.training_manifest.is_file() else None
-    if result is None or not manifest or manifest["run_id"] != result.run_id:
+    own = paths.for_run(result.run_id) if result is not None else None
+    manifest = read_json(own.training_manifest) if own and own.training_manifest.is_file() else None
+    if own is None or not manifest:
         return []
-    metrics = read_json(paths.training_metrics)["supervised"]
+    metrics = read_json(own.training_metrics)["supervised"]
     lines = [f"hyperparameters: {manifest['hyperparameters']['source']}; "
              f"MLflow run: {manifest['mlflow_run_id'] or 'tracking off (YTS_ENABLE_MLFLOW=true turns it on)'}",
              "CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds):",

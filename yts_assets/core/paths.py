@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import config
@@ -26,10 +26,17 @@ def find_project_root(start: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class ProjectPaths:
-    """Every path the platform reads or writes, derived from the project root and artifact dir."""
+    """Every path the platform reads or writes, derived from the project root and artifact dir.
+
+    With `run_id` set (`for_run`), the training outputs (raw record, processed table, models,
+    reports, manifest) are that run's own candidates under `artifacts/candidates/<run_id>/`, so
+    concurrent runs never mix. Without it they are the canonical copies of the active run, which
+    the registry refreshes on every activation. The registry, monitoring and Optuna storage are shared.
+    """
 
     root: Path
     artifact_dir: Path
+    run_id: str | None = None
 
     @classmethod
     def from_env(cls, root: str | Path | None = None, artifact_dir: str | Path | None = None) -> "ProjectPaths":
@@ -38,6 +45,24 @@ class ProjectPaths:
         if not resolved_artifacts.is_absolute():
             resolved_artifacts = resolved_root / resolved_artifacts
         return cls(root=resolved_root, artifact_dir=resolved_artifacts.expanduser().resolve())
+
+    def for_run(self, run_id: str) -> "ProjectPaths":
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise ValueError(f"invalid run id {run_id!r}")
+        return replace(self, run_id=run_id)
+
+    @property
+    def canonical(self) -> "ProjectPaths":
+        return replace(self, run_id=None)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where training outputs go: the run's candidate folder, or the artifact folder for the canonical copies."""
+        return self.artifact_dir / "candidates" / self.run_id if self.run_id else self.artifact_dir
+
+    @property
+    def candidates_dir(self) -> Path:
+        return self.artifact_dir / "candidates"
 
     @property
     def data_dir(self) -> Path:
@@ -53,11 +78,11 @@ class ProjectPaths:
 
     @property
     def processed_csv(self) -> Path:
-        return self.data_dir / PROCESSED_CSV_NAME
+        return (self.output_dir / "data" if self.run_id else self.data_dir) / PROCESSED_CSV_NAME
 
     @property
     def raw_dir(self) -> Path:
-        return self.artifact_dir / "raw"
+        return self.output_dir / "raw"
 
     @property
     def raw_source(self) -> Path:
@@ -69,7 +94,7 @@ class ProjectPaths:
 
     @property
     def models_dir(self) -> Path:
-        return self.artifact_dir / "models"
+        return self.output_dir / "models"
 
     @property
     def supervised_bundle(self) -> Path:
@@ -95,7 +120,7 @@ class ProjectPaths:
 
     @property
     def reports_dir(self) -> Path:
-        return self.artifact_dir / "reports"
+        return self.output_dir / "reports"
 
     @property
     def training_metrics(self) -> Path:
@@ -123,11 +148,11 @@ class ProjectPaths:
 
     @property
     def production_payloads(self) -> Path:
-        return self.reports_dir / "production_payloads.csv"
+        return self.artifact_dir / "reports" / "production_payloads.csv"
 
     @property
     def drift_report(self) -> Path:
-        return self.reports_dir / "drift_report.json"
+        return self.artifact_dir / "reports" / "drift_report.json"
 
     @property
     def mlops_dir(self) -> Path:
@@ -135,7 +160,7 @@ class ProjectPaths:
 
     @property
     def training_manifest(self) -> Path:
-        return self.mlops_dir / "training_manifest.json"
+        return (self.output_dir / "mlops" if self.run_id else self.mlops_dir) / "training_manifest.json"
 
     @property
     def model_registry(self) -> Path:

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .files import read_json, sha256_file, write_json
+from .files import read_json, sha256_file, write_bytes, write_json
+from .manifest import artifact_files
 from .paths import ProjectPaths
 
 REGISTRY_FORMAT = 1
@@ -237,6 +238,10 @@ def recover(paths: ProjectPaths) -> list[str]:
     if pending and pending.get("txn") != last_txn:
         _append_audit(paths, pending)
         done.append(f"appended the audit record of an interrupted commit ({pending['action']} {pending['run_id']})")
+    active = registry["active_run_id"]
+    if active and _canonical_run_id(paths) != active and (run_dir(paths, active) / PUBLISHED_MANIFEST).is_file():
+        refresh_canonical(paths, active)
+        done.append(f"refreshed the canonical artifacts from the active run {active}")
     known = {run["run_id"] for run in registry["runs"]}
     for folder in (paths.mlops_dir, paths.published_runs_dir):
         if not folder.is_dir():
@@ -257,7 +262,27 @@ def _activate(paths: ProjectPaths, registry: dict[str, Any], run_id: str, action
     audit = _audit(action, run_id, registry["active_run_id"], run_id, reason, actor)
     registry["active_run_id"] = run_id
     _commit(paths, registry, audit)
+    refresh_canonical(paths, run_id)
     return registry
+
+
+def refresh_canonical(paths: ProjectPaths, run_id: str) -> None:
+    """The canonical paths (artifacts/models/..., reports/..., data/..._processed.csv, mlops/training_manifest.json)
+    become copies of the active run's published files, each replaced atomically, the manifest last."""
+    canonical, folder = paths.canonical, run_dir(paths, run_id)
+    manifest_bytes = (folder / PUBLISHED_MANIFEST).read_bytes()
+    targets = artifact_files(canonical)
+    for name, artifact in json.loads(manifest_bytes)["artifacts"].items():
+        if name in targets:
+            write_bytes(targets[name], (folder / artifact["file"]).read_bytes())
+    write_bytes(canonical.training_manifest, manifest_bytes)
+
+
+def _canonical_run_id(paths: ProjectPaths) -> str | None:
+    try:
+        return read_json(paths.canonical.training_manifest).get("run_id")
+    except (OSError, ValueError):
+        return None
 
 
 def _unchanged_audit(registry: dict[str, Any], action: str, run_id: str, reason: str, actor: str) -> dict[str, Any]:

@@ -58,7 +58,15 @@ class GatePolicy:
     quality: QualityLimits = field(default_factory=QualityLimits)
     skill: SkillMinimums = field(default_factory=SkillMinimums)
     drift: DriftThresholds = field(default_factory=DriftThresholds)
-    champion_tolerance: float = field(default=0.05, metadata=doc(
-        "how far below the active run's CV log R² a candidate may fall before no_regression_against_champion fails"))
+    # no_regression_against_champion: the champion's configuration is refit on the candidate's CV folds and
+    # each target's per-fold log R² differences (candidate - champion) are paired. A target regresses when
+    # mean < -min(champion_tolerance, max(champion_min_margin, champion_noise_k * standard error)).
+    champion_noise_k: float = field(default=2.0, metadata=doc(
+        "standard errors of the paired per-fold log R² differences a target's mean difference may fall below 0 "
+        "before no_regression_against_champion fails"))
+    champion_min_margin: float = field(default=0.005, metadata=doc(
+        "a mean per-fold log R² drop this small never fails no_regression_against_champion, however consistent"))
+    champion_tolerance: float = field(default=0.02, metadata=doc(
+        "a mean per-fold log R² drop larger than this fails no_regression_against_champion, however noisy the folds"))
     promotion_policy: PromotionPolicy = field(default="auto", metadata=doc(
         "auto: promote when every blocking check passed; manual: record a candidate to promote with yts-registry"))

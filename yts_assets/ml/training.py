@@ -138,7 +138,7 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
     results: dict[str, TargetResult] = {}
     models: dict[str, HistGradientBoostingRegressor] = {}
     refit_params: dict[str, dict[str, Any]] = {}
-    # On ~1,000 rows, OpenMP thread start-up costs more than it saves.
+    # On ~1,000 rows, OpenMP thread start-up costs more than it saves (and spins badly on a busy machine).
     with threadpool_limits(limits=1):
         for target, column in TARGETS.items():
             target_tuning = (tuned or {}).get(target, {})
@@ -147,6 +147,8 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
             refit_params[target] = {k: getattr(refit_config, k) for k in TUNABLE}
             rows = processed[usable_rows(processed, column)]
             models[target] = make_regressor(refit_config).fit(encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
+        importance = {target: permutation_importances(models[target], encoder, processed, column, config)
+                      for target, column in TARGETS.items()}
     model = SupervisedModel(
         encoder=encoder,
         regressors=models,
@@ -157,10 +159,20 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
             "folds": {t: v.get("folds") for t, v in (tuned or {}).items()},
         },
         config=config.as_dict(),
-        feature_importance={target: permutation_importances(models[target], encoder, processed, column, config)
-                            for target, column in TARGETS.items()},
+        feature_importance=importance,
     )
     return model, results
+
+
+def score_configuration(processed: pd.DataFrame, config: TrainingConfig, training_config: dict[str, Any],
+                        refit: dict[str, dict[str, Any]]) -> dict[str, TargetResult]:
+    """Another run's configuration (its training config, then its per-target refit parameters) scored on
+    `config`'s outer folds of `processed`: how a champion is compared with a candidate on the same folds."""
+    encoder = FeatureEncoder.fit(processed)
+    base = with_params(config, training_config)
+    with threadpool_limits(limits=1):
+        return {target: cross_validate_target(encoder, processed, target, with_params(base, refit.get(target)))
+                for target in TARGETS}
 
 
 def permutation_importances(model: HistGradientBoostingRegressor, encoder: FeatureEncoder, processed: pd.DataFrame,

@@ -10,6 +10,7 @@ from ...ml.features import feature_snapshot as build_feature_snapshot
 from ...ml.reports import data_quality_report as build_quality_report
 from ...ml.reports import training_baseline as build_training_baseline
 from ...ml.source import load_recorded_source, read_source, record_source
+from ...lineage import input_paths, output_paths
 from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 
@@ -26,7 +27,7 @@ GROUP = "data"
     ),
 )
 def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
+    paths = output_paths(context, settings)
     raw, kind = read_source(paths, settings.data_source)
     source = record_source(paths, raw, kind)
     context.log.info(f"data source: {kind} ({raw.path})")
@@ -54,8 +55,8 @@ def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> 
     ),
 )
 def processed_channels(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
-    raw, _ = load_recorded_source(paths)
+    paths = output_paths(context, settings)
+    raw, _ = load_recorded_source(input_paths(context, settings, "raw_youtube_stats"))
     processed = process(raw.frame, settings.reference_year)
     digest = write_csv(paths.processed_csv, processed.frame)
     for step in processed.transformations:
@@ -76,9 +77,10 @@ def processed_channels(context: AssetExecutionContext, settings: YtsSettings) ->
     code_version="1",
     description="Feature-store snapshot: stable channel_id, model inputs, targets and event_timestamp.",
 )
-def feature_snapshot(settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
-    snapshot = build_feature_snapshot(read_processed(paths.processed_csv), settings.snapshot_timestamp)
+def feature_snapshot(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = output_paths(context, settings)
+    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
+    snapshot = build_feature_snapshot(processed, settings.snapshot_timestamp)
     digest = write_csv(paths.feature_snapshot, snapshot)
     return MaterializeResult(metadata={**file_metadata(paths.feature_snapshot, digest), **table_metadata(snapshot)},
                              data_version=DataVersion(digest[:16]))
@@ -92,10 +94,10 @@ def feature_snapshot(settings: YtsSettings) -> MaterializeResult:
     code_version="1",
     description="Rows, columns, duplicates and missing % of raw and processed data; numeric summary; cardinalities; transformations.",
 )
-def data_quality_report(settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
-    raw, source = load_recorded_source(paths)
-    processed = read_processed(paths.processed_csv)
+def data_quality_report(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = output_paths(context, settings)
+    raw, source = load_recorded_source(input_paths(context, settings, "raw_youtube_stats"))
+    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
     transformations = process(raw.frame, settings.reference_year).transformations
     report = build_quality_report(raw.frame, processed, transformations, source.as_dict())
     digest = write_json(paths.data_quality_report, report)
@@ -117,9 +119,9 @@ def data_quality_report(settings: YtsSettings) -> MaterializeResult:
     code_version="1",
     description="Drift reference: mean, std, p95 and decile bins of numeric inputs; frequencies of categorical inputs.",
 )
-def training_baseline(settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
-    baseline = build_training_baseline(read_processed(paths.processed_csv))
+def training_baseline(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = output_paths(context, settings)
+    baseline = build_training_baseline(read_processed(input_paths(context, settings, "processed_channels").processed_csv))
     digest = write_json(paths.training_baseline, baseline)
     numeric = baseline["numeric"]
     return MaterializeResult(metadata={

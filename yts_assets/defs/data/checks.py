@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, multi_asset_check
 
 from ...core.registry import active_baseline
+from ...lineage import input_paths
 from ...metadata import check_result
 from ...ml import quality
 from ...ml.dataset import YOUTUBE_FOUNDED_YEAR, read_processed
@@ -28,7 +29,7 @@ DEFAULTS = QualityLimits()
 ])
 def raw_data_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
                     gate_policy: GatePolicyResource) -> Iterator[AssetCheckResult]:
-    raw = load_recorded_source(settings.paths())[0].frame
+    raw = load_recorded_source(input_paths(context, settings, "raw_youtube_stats"))[0].frame
     limits = gate_policy.policy().quality
     yield check_result(context, "raw_schema_matches", quality.raw_schema(raw))
     yield check_result(context, "row_count_in_bounds", quality.row_count(raw, limits))
@@ -64,7 +65,7 @@ def raw_data_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
 def processed_data_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
                           gate_policy: GatePolicyResource) -> Iterator[AssetCheckResult]:
     paths = settings.paths()
-    processed = read_processed(paths.processed_csv)
+    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
     limits = gate_policy.policy().quality
     yield check_result(context, "null_rates_within_limits", quality.null_rates(processed, limits))
     yield check_result(context, "non_negative_values", quality.non_negative(processed))

@@ -17,6 +17,7 @@ from ...ml.features import ENCODED_FEATURES, MODEL_INPUTS
 from ...ml.models import ClusteringModel, SupervisedModel
 from ...ml.plots import clusters_png, predicted_vs_actual_png
 from ...ml.training import TrainingConfig, train_supervised
+from ...lineage import input_paths, output_paths, producing_run
 from ...resources import YtsSettings
 from ...tracking import ExperimentTracking
 from ..conditions import AFTER_UPSTREAM_PASSES, AFTER_UPSTREAM_PASSES_HPO_OPTIONAL
@@ -62,14 +63,15 @@ class ClusteringRunConfig(Config):
                 "supervised_bundle applies.",
 )
 def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
+    paths = output_paths(context, settings)
+    processed_csv = input_paths(context, settings, "processed_channels").processed_csv
     training = TrainingConfig(cv_folds=config.cv_folds, random_seed=config.random_seed)
     n_trials = config.n_trials or env.OPTUNA_TRIALS.get()
     timeout = config.timeout_seconds or env.OPTUNA_TIMEOUT_SECONDS.get()
     paths.optuna_storage.parent.mkdir(parents=True, exist_ok=True)
-    study = hpo.search(read_processed(paths.processed_csv), training, n_trials=n_trials, timeout_seconds=timeout,
+    study = hpo.search(read_processed(processed_csv), training, n_trials=n_trials, timeout_seconds=timeout,
                        storage_url=f"sqlite:///{paths.optuna_storage}",
-                       data_tag=hpo.data_tag(sha256_file(paths.processed_csv), training), log=context.log.info)
+                       data_tag=hpo.data_tag(sha256_file(processed_csv), training), log=context.log.info)
     digest = write_json(paths.optuna_study, study)
     refit = {target: result["refit"] for target, result in study["targets"].items()}
     return MaterializeResult(metadata={
@@ -96,13 +98,16 @@ def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSe
 )
 def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, settings: YtsSettings,
                       tracking: ExperimentTracking) -> MaterializeResult:
-    paths = settings.paths()
-    processed = read_processed(paths.processed_csv)
+    paths = output_paths(context, settings)
+    processed_csv = input_paths(context, settings, "processed_channels").processed_csv
+    processed = read_processed(processed_csv)
     training = TrainingConfig(**config.model_dump())
-    study = read_json(paths.optuna_study) if paths.optuna_study.is_file() else None
-    tuned = hpo.tuned_parameters(study, training, hpo.data_tag(sha256_file(paths.processed_csv), training))
+    study_run = producing_run(context, "hpo_study")
+    study_path = settings.paths().for_run(study_run).optuna_study if study_run else None
+    study = read_json(study_path) if study_path and study_path.is_file() else None
+    tuned = hpo.tuned_parameters(study, training, hpo.data_tag(sha256_file(processed_csv), training))
     if study and not tuned:
-        context.log.warning(f"{paths.optuna_study} was searched on other data or folds: using the default parameters")
+        context.log.warning(f"{study_path} was searched on other data or folds: using the default parameters")
     model, results = train_supervised(processed, training, tuned)
     digest = model.save(paths.supervised_bundle)  # the sha256 of supervised_model, the form yts loads
     if tracking.active:
@@ -135,9 +140,10 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
     description=f"KMeans and DBSCAN over scaled log1p uploads, subscribers, earnings and growth; {GROWTH_HANDLING}. "
                 "Writes the bundle and clustered_channels.csv with named archetypes.",
 )
-def clustering_bundle(config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
-    model, table = train_clustering(read_processed(paths.processed_csv), ClusteringConfig(**config.model_dump()))
+def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
+    paths = output_paths(context, settings)
+    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
+    model, table = train_clustering(processed, ClusteringConfig(**config.model_dump()))
     digest = model.save(paths.clustering_bundle)
     table_digest = write_csv(paths.clustered_channels, table)
     profiles = pd.DataFrame(model.profile_rows())
@@ -164,10 +170,10 @@ def clustering_bundle(config: ClusteringRunConfig, settings: YtsSettings) -> Mat
     code_version="1",
     description="CV metrics of every target beside the baseline, and the clustering summary, as JSON.",
 )
-def training_metrics(settings: YtsSettings) -> MaterializeResult:
-    paths = settings.paths()
-    supervised = SupervisedModel.load(paths.supervised_bundle)
-    clustering = ClusteringModel.load(paths.clustering_bundle)
+def training_metrics(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
+    paths = output_paths(context, settings)
+    supervised = SupervisedModel.load(input_paths(context, settings, "supervised_bundle").supervised_model)
+    clustering = ClusteringModel.load(input_paths(context, settings, "clustering_bundle").clustering_model)
     report = {
         "config": {"supervised": supervised.config, "clustering": clustering.config},
         "hyperparameters": supervised.hyperparameters,

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, AssetKey, multi_asset_check
 
-from ...core.registry import active_run, load_registry
+from ...lineage import input_paths
 from ...metadata import check_result
 from ...ml import model_quality
 from ...ml.features import TARGETS
@@ -22,8 +22,11 @@ SUPERVISED_BUNDLE = AssetKey("supervised_bundle")
                                  "almost no signal in these inputs).")
       for target in TARGETS],
     AssetCheckSpec("no_regression_against_champion", asset=SUPERVISED_BUNDLE, blocking=True,
-                   description="No target's CV log R² falls below the active champion's by more than "
-                               "gate_policy.champion_tolerance (default 0.05). Blocking, ERROR."),
+                   description="The active champion's configuration is refit on the candidate's CV folds of the "
+                               "candidate's data; a target fails when its mean per-fold log R² difference (candidate "
+                               "- champion) is below -min(champion_tolerance, max(champion_min_margin, "
+                               "champion_noise_k x its standard error)) (defaults 0.02, 0.005, 2). The description "
+                               "names a change of data source, data or code. Blocking, ERROR."),
     AssetCheckSpec("bundle_integrity", asset=SUPERVISED_BUNDLE, blocking=True,
                    description="The saved model (its .skops form, the one yts loads) matches the sha256 recorded at "
                                "materialization, loads without unpickling, and "
@@ -31,15 +34,16 @@ SUPERVISED_BUNDLE = AssetKey("supervised_bundle")
 ])
 def model_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
                  gate_policy: GatePolicyResource) -> Iterator[AssetCheckResult]:
-    paths, policy = settings.paths(), gate_policy.policy()
+    paths, policy = input_paths(context, settings, "supervised_bundle"), gate_policy.policy()
     event = context.instance.get_latest_materialization_event(SUPERVISED_BUNDLE)
     recorded = event.asset_materialization.metadata.get("sha256") if event and event.asset_materialization else None
     integrity = model_quality.bundle_integrity(paths.supervised_model, recorded.value if recorded else None)
     yield check_result(context, "bundle_integrity", integrity)
     if integrity.passed:
-        metrics = SupervisedModel.load(paths.supervised_model).metrics
-        skills = {t: model_quality.skill_over_baseline(t, metrics[t], policy.skill) for t in TARGETS}
-        regression = model_quality.champion_regression(metrics, active_run(load_registry(paths)), policy.champion_tolerance)
+        candidate = SupervisedModel.load(paths.supervised_model)
+        skills = {t: model_quality.skill_over_baseline(t, candidate.metrics[t], policy.skill) for t in TARGETS}
+        regression = model_quality.compare_with_champion(input_paths(context, settings, "processed_channels"),
+                                                         candidate, policy)
     else:
         not_evaluated = CheckOutcome(False, "not evaluated: the bundle failed its integrity check")
         skills, regression = {t: not_evaluated for t in TARGETS}, not_evaluated

@@ -7,6 +7,7 @@ from ...core.manifest import build_manifest
 from ...core.registry import register_run
 from ...metadata import file_metadata
 from ...ml.experiment import log_reports
+from ...lineage import output_paths
 from ...resources import GatePolicyResource, YtsSettings
 from ...tracking import ExperimentTracking
 from .gate import BlockingChecks, unchecked_inputs
@@ -25,7 +26,7 @@ GROUP = "registry"
 )
 def training_manifest(context: AssetExecutionContext, settings: YtsSettings,
                       tracking: ExperimentTracking) -> MaterializeResult:
-    paths = settings.paths()
+    paths = output_paths(context, settings)  # a manifest lists only files its own run wrote
     manifest = build_manifest(paths, context.run.run_id, read_json(paths.raw_source), read_json(paths.training_metrics),
                               mlflow_run_id=tracking.mlflow_run_id)
     digest = write_json(paths.training_manifest, manifest)
@@ -67,7 +68,7 @@ def model_registry(context: AssetExecutionContext, settings: YtsSettings, gate_p
                         "`yts-registry promote`.",
             metadata={"problems": MetadataValue.json(problems)},
         )
-    manifest = read_json(paths.training_manifest)
+    manifest = read_json(output_paths(context, settings).training_manifest)
     promote = policy.promotion_policy == "auto"
     registry = register_run(paths, manifest, promote=promote, actor="dagster",
                             reason=f"materialized by Dagster run {context.run.run_id}; all blocking checks passed; "
