@@ -119,8 +119,9 @@ def test_hpo_changes_the_bundle_and_keeps_the_evaluation_folds(project: ProjectP
     before = SupervisedModel.load(project.supervised_bundle)
     searched = run_graph(instance, selection="hpo_study", run_config=HPO_CONFIG)
     assert searched.success
-    study = read_json(project.optuna_study)
-    assert run_graph(instance).success
+    study = read_json(project.for_run(searched.run_id).optuna_study)
+    lenient = {"resources": {"gate_policy": {"config": {"champion_noise_k": 100.0, "champion_tolerance": 1.0}}}}
+    assert run_graph(instance, run_config=lenient).success  # two trials may well score worse: that is not tested here
     after = SupervisedModel.load(project.supervised_bundle)
 
     assert before.hyperparameters["source"] == "defaults" and after.hyperparameters["source"] == "optuna"
@@ -137,7 +138,7 @@ def test_hpo_changes_the_bundle_and_keeps_the_evaluation_folds(project: ProjectP
 
     again = run_graph(instance, selection="hpo_study", run_config=HPO_CONFIG)
     assert again.success
-    resumed = read_json(project.optuna_study)
+    resumed = read_json(project.for_run(again.run_id).optuna_study)
     assert all(r["refit"]["trials"] == 4 for r in resumed["targets"].values())  # the SQLite study resumed
 
 
@@ -168,7 +169,8 @@ def test_stale_search_results_are_not_applied():
 def test_trials_come_from_the_environment(project: ProjectPaths, instance, monkeypatch):
     assert run_graph(instance).success
     monkeypatch.setenv("YTS_OPTUNA_TRIALS", "1")
-    assert run_graph(instance, selection="hpo_study").success
-    study = read_json(project.optuna_study)
+    searched = run_graph(instance, selection="hpo_study")
+    assert searched.success
+    study = read_json(project.for_run(searched.run_id).optuna_study)
     assert study["trials_per_study"] == 1
     assert all(f["trials"] == 1 for r in study["targets"].values() for f in r["folds"])

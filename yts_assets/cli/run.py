@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -58,6 +60,16 @@ def fail_interrupted_runs(instance: DagsterInstance) -> list[str]:
             instance.report_run_failed(run, message=f"yts-run process {pid} ended without finishing this run")
             marked.append(run.run_id)
     return marked
+
+
+@contextlib.contextmanager
+def first_use_lock(home: Path) -> Iterator[None]:
+    with open(home / ".yts-instance.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an ExecuteInProcessResult
@@ -174,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     result, crash, repaired = None, None, []
     tags = {**LAUNCHER_TAGS, "yts/pid": str(os.getpid()), "yts/host": socket.gethostname()}
     try:
+        with first_use_lock(dagster_home), DagsterInstance.get():  # concurrent first runs would race the migrations
+            pass
         with DagsterInstance.get() as instance:
             repaired += [f"run {run_id} was interrupted; marked FAILURE" for run_id in fail_interrupted_runs(instance)]
             with registry_lock(paths):

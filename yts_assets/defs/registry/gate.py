@@ -66,11 +66,9 @@ def unchecked_inputs(context: AssetExecutionContext, blocking: BlockingChecks) -
     """Why this run may not publish: inputs it did not materialize, or blocking checks it did not pass."""
     graph = context.job_def.asset_layer.asset_graph
     required = sorted({MANIFEST, *graph.get(MANIFEST).parent_keys}, key=lambda k: k.to_user_string())
-    problems = []
-    for key in required:
-        latest = context.instance.get_latest_materialization_event(key)
-        if latest is None or latest.run_id != context.run.run_id:
-            problems.append(f"{key.to_user_string()} was not materialized in this run")
+    own = context.instance.get_records_for_run(context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    materialized = {record.event_log_entry.dagster_event.asset_key for record in own.records}
+    problems = [f"{key.to_user_string()} was not materialized in this run" for key in required if key not in materialized]
     passed = {(e.asset_key, e.check_name) for e in run_check_evaluations(context.instance, context.run.run_id) if e.passed}
     for check_key in blocking.on(set(required)):
         if (check_key.asset_key, check_key.name) not in passed:
