@@ -83,3 +83,11 @@ def tree_hashes(folder: Path) -> dict[str, str]:
         return {}
     return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()
             and p.name != ".registry.lock"}
+
+
+def another_training(seed: int = 7, **gate_policy: object) -> dict:
+    """Run config for a run that differs from the last (another CV seed, so other models) and that the champion gate
+    lets through: for tests that need two published runs and are not testing the gate."""
+    gate = {"champion_tolerance": 1.0, "champion_noise_k": 100.0, **gate_policy}
+    return {"ops": {"supervised_bundle": {"config": {"random_seed": seed}}},
+            "resources": {"gate_policy": {"config": gate}}}

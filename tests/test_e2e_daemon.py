@@ -147,7 +147,8 @@ def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
         assert retrain["jobName"] == "training_job" and retrain["status"] == "SUCCESS"
         registry = load_registry(paths)
         assert [r["run_id"] for r in registry["runs"]] == [first_run, retrain["runId"]]
-        assert registry["active_run_id"] == retrain["runId"]
+        # the same data, config and code: the retrain is recorded, but publishes nothing new
+        assert registry["runs"][1]["status"] == "unchanged" and registry["active_run_id"] == first_run
         drift_runs = graphql(port, RUNS_BY_TAG, {"key": "yts/batch", "value": "drifted-batch.jsonl"})["runsOrError"]["results"]
         assert {r["jobName"] for r in drift_runs} == {"drift_job", "training_job"}
     finally:

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, AssetSelection
 
-from tests.conftest import run_graph, tree_hashes
+from tests.conftest import another_training, run_graph, tree_hashes
 from yts_assets.core.files import sha256_file
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import find_run, load_registry, promote, read_audit, verify_published_run
+from yts_assets.core.registry import RegistryError, find_run, load_registry, promote, read_audit, verify_published_run
 from yts_assets.definitions import build_definitions
 from yts_assets.ml.demo import generate_demo_frame
 from yts_assets.ml.policy import QualityLimits
@@ -94,7 +94,7 @@ def test_a_degenerate_model_is_rejected_against_the_champion(project: ProjectPat
 
 def test_manual_policy_records_a_candidate_to_promote_later(project: ProjectPaths, instance):
     first = run_graph(instance)
-    second = run_graph(instance, run_config={"resources": {"gate_policy": {"config": {"promotion_policy": "manual"}}}})
+    second = run_graph(instance, run_config=another_training(promotion_policy="manual"))
     assert second.success
     registry = load_registry(project)
     assert registry["active_run_id"] == first.run_id
@@ -225,3 +225,20 @@ def test_a_tampered_bundle_fails_integrity_and_is_not_promoted(project: ProjectP
     assert not results["bundle_integrity"].passed and "changed after it was written" in results["bundle_integrity"].description
     assert not results["no_regression_against_champion"].passed
     assert load_registry(project)["active_run_id"] == good.run_id
+
+
+def test_a_retrain_on_nothing_new_is_recorded_unchanged(project: ProjectPaths, instance):
+    first = run_graph(instance)
+    again = run_graph(instance)
+    assert again.success
+    assert again.asset_materializations_for_node("model_registry")[0].metadata["decision"].value == "unchanged"
+    registry = load_registry(project)
+    record = find_run(registry, again.run_id)
+    assert record["status"] == "unchanged" and record["same_as"] == first.run_id
+    assert registry["active_run_id"] == first.run_id
+    assert not (project.published_runs_dir / again.run_id).exists()  # no second published copy
+    assert read_audit(project)[-1]["action"] == "unchanged"
+    with pytest.raises(RegistryError, match="was never published"):
+        promote(project, again.run_id, reason="try", actor="pytest")
+    other_seed = run_graph(instance, run_config=another_training())
+    assert find_run(load_registry(project), other_seed.run_id)["status"] == "promoted"  # a real change publishes

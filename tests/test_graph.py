@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_graph, tree_hashes
+from tests.conftest import another_training, run_graph, tree_hashes
 from yts_assets.cli.run import failure_reasons
 from yts_assets.core.files import read_json, sha256_file
 from yts_assets.core.paths import ProjectPaths
@@ -103,7 +103,7 @@ def test_whole_graph_on_real_data(project: ProjectPaths, use_real_data: Path, in
 
 def test_registry_after_two_runs_and_rollback(project: ProjectPaths, instance):
     first = run_graph(instance)
-    second = run_graph(instance)
+    second = run_graph(instance, run_config=another_training())
     assert first.success and second.success
     registry = load_registry(project)
     assert [r["run_id"] for r in registry["runs"]] == [first.run_id, second.run_id]

@@ -43,7 +43,7 @@ def test_training_data_is_compared_with_the_serving_run(project: ProjectPaths, i
     blocked = run_graph(instance)
     check = evaluations(blocked)["training_data_drift"]
     assert not blocked.success and not check.passed and check.severity.value == "ERROR"
-    assert "category" in check.description and check.metadata["serving_run_id"].value == same.run_id
+    assert "category" in check.description and check.metadata["serving_run_id"].value == first.run_id  # same: unchanged
 
     more_uploads = pd.read_csv(use_real_data, encoding="latin-1")
     more_uploads["uploads"] = more_uploads["uploads"] * 4  # PSI about 0.48: drifted, but not past the block

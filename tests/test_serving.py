@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.config import ServingConfig
-from tests.conftest import run_graph
+from tests.conftest import another_training, run_graph
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import load_registry, rollback
 
@@ -38,7 +38,7 @@ def trained(tmp_path_factory) -> dict:
         patch.setenv("YTS_ARTIFACT_DIR", str(root / "artifacts"))
         patch.delenv("YTS_DATA_PATH", raising=False)
         with DagsterInstance.ephemeral() as instance:
-            first, second = run_graph(instance), run_graph(instance)
+            first, second = run_graph(instance), run_graph(instance, run_config=another_training())
     assert first.success and second.success
     return {"root": root, "a": first.run_id, "b": second.run_id}
 
@@ -422,6 +422,9 @@ def test_a_run_that_loads_but_cannot_predict_is_not_ready(paths, trained, tmp_pa
     for name, artifact in manifest["artifacts"].items():
         artifact["path"] = str(published / artifact["file"])
     manifest["artifacts"]["supervised_model"].update(path=str(tmp_path / "supervised_bundle.skops"), sha256=digest)
+    joblib_bytes = (tmp_path / "supervised_bundle.joblib").read_bytes()
+    manifest["artifacts"]["supervised_bundle"].update(path=str(tmp_path / "supervised_bundle.joblib"),
+                                                      sha256=hashlib.sha256(joblib_bytes).hexdigest())
     register_run(paths, manifest, promote=True, reason="a model without two of its targets", actor="pytest")
     with TestClient(create_app(make_config(paths))) as client:
         ready = client.get("/ready")

@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                 marker = "*" if run["run_id"] == registry["active_run_id"] else " "
                 if run["status"] == "rejected":
                     detail = f"failed: {', '.join(c['check'] for c in run['failing_checks'])}"
+                elif run["status"] == "unchanged":
+                    detail = f"same as {run['same_as']}"
                 else:
                     detail = f"{run['data_source']:<4}  log_r2: " + " ".join(f"{t}={m['log_r2']:.3f}" for t, m in run["metrics"].items())
                 print(f"{marker} {run['run_id']}  {run['registered_at']}  {run['status']:<9} {detail}")

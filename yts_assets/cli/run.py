@@ -129,7 +129,8 @@ def active_run_line(result, paths: ProjectPaths) -> str:  # noqa: ANN001
     if result is not None and active == result.run_id:
         note = "this run"
     elif record is not None:
-        note = f"unchanged: this run is {record['status']}" + (f" ({record['reason']})" if record["status"] == "rejected" else "")
+        detail = f" ({record['reason']})" if record["status"] in {"rejected", "unchanged"} else ""
+        note = f"unchanged: this run is {record['status']}{detail}"
     else:
         note = "unchanged by this run"
     return f"active run id: {active or 'none'} ({note})"

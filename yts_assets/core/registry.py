@@ -293,9 +293,32 @@ def active_run(registry: dict[str, Any]) -> dict[str, Any] | None:
     return find_run(registry, registry["active_run_id"]) if registry["active_run_id"] else None
 
 
+IDENTITY_ARTIFACTS = ("supervised_bundle", "clustering_bundle")  # the joblib forms: byte-for-byte deterministic
+
+
+def same_run_content(manifest: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Same data, configuration, hyperparameters, code version and model bytes."""
+    def identity(m: dict[str, Any]) -> tuple:
+        return (m["data"]["data_sha256"], m.get("training_config"), m.get("hyperparameters"), m["code_version"],
+                tuple(m["artifacts"].get(name, {}).get("sha256") for name in IDENTITY_ARTIFACTS))
+    return identity(manifest) == identity(other)
+
+
+def _identical_active(paths: ProjectPaths, registry: dict[str, Any], manifest: dict[str, Any]) -> str | None:
+    active = registry["active_run_id"]
+    if active is None or verify_published_run(paths, active, registry):
+        return None
+    published = read_json(run_dir(paths, active) / PUBLISHED_MANIFEST)
+    return active if same_run_content(manifest, published) else None
+
+
 def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool, reason: str,
                  actor: str) -> dict[str, Any]:
-    """Publish the run's artifacts and record it: active when `promote`, else a candidate."""
+    """Publish the run's artifacts and record it: active when `promote`, else a candidate.
+
+    A run identical to the active one (same data, configuration, code and model bytes) is recorded
+    as `unchanged`, with no new published copy: retraining on nothing new changes nothing.
+    """
     run_id = manifest["run_id"]
     with registry_lock(paths):
         recover(paths)
@@ -303,6 +326,13 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
         record = find_run(registry, run_id)
         if record is not None and record["status"] == "rejected":
             raise RegistryError(f"run {run_id} was rejected by checks and cannot be registered: {record['reason']}")
+        same_as = _identical_active(paths, registry, manifest) if record is None else None
+        if same_as is not None:
+            why = f"identical to the active run {same_as}: same data, configuration, code and model bytes"
+            registry["runs"].append({**_run_record(manifest, "", "unchanged", why, actor), "same_as": same_as,
+                                     "path": None})
+            _commit(paths, registry, _unchanged_audit(registry, "unchanged", run_id, why, actor))
+            return registry
         if record is None:
             published = _publish_files(paths, manifest)
             record = _run_record(manifest, sha256_file(published / PUBLISHED_MANIFEST),
@@ -351,6 +381,8 @@ def _require_valid(paths: ProjectPaths, registry: dict[str, Any], run_id: str) -
         raise RegistryError(f"unknown run {run_id!r}; registered runs: {known}")
     if record["status"] == "rejected":
         raise RegistryError(f"run {run_id} was rejected by checks: {record['reason']}")
+    if record["status"] == "unchanged":
+        raise RegistryError(f"run {run_id} was never published: {record['reason']}")
     problems = verify_published_run(paths, run_id, registry)
     if problems:
         raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))

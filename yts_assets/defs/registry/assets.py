@@ -4,7 +4,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from ...core.files import read_json, sha256_file, write_json
 from ...core.manifest import build_manifest
-from ...core.registry import register_run
+from ...core.registry import find_run, register_run
 from ...metadata import file_metadata
 from ...ml.experiment import log_reports
 from ...lineage import output_paths
@@ -73,7 +73,7 @@ def model_registry(context: AssetExecutionContext, settings: YtsSettings, gate_p
     registry = register_run(paths, manifest, promote=promote, actor="dagster",
                             reason=f"materialized by Dagster run {context.run.run_id}; all blocking checks passed; "
                                    f"policy {policy.promotion_policy}")
-    decision = "promoted" if promote else "candidate"
+    decision = find_run(registry, manifest["run_id"])["status"]  # promoted, candidate or unchanged
     context.log.info(f"{manifest['run_id']}: {decision}; active run: {registry['active_run_id']}")
     return MaterializeResult(metadata={
         "decision": MetadataValue.text(decision),
