@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import stat
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def test_a_consistent_small_drop_fails_and_noise_or_gains_pass():
     assert [f["difference"] for f in big_but_noisy["folds"]] == spread
 
 
+@pytest.mark.slow
 def test_a_slightly_worse_configuration_is_rejected_fold_by_fold(project: ProjectPaths, instance):
     first = run_graph(instance)
     assert first.success and "no active champion yet" in champion_check(first).description
@@ -70,6 +73,7 @@ def test_a_slightly_worse_configuration_is_rejected_fold_by_fold(project: Projec
     assert "regressed against champion " + first.run_id in find_run(registry, worse.run_id)["reason"]
 
 
+@pytest.mark.slow
 def test_a_real_data_candidate_names_the_demo_champion(project: ProjectPaths, instance, real_csv: Path, monkeypatch):
     first = run_graph(instance)  # no real CSV under the project root: demo data
     monkeypatch.setenv("YTS_DATA_PATH", str(real_csv))
@@ -84,6 +88,7 @@ def test_a_real_data_candidate_names_the_demo_champion(project: ProjectPaths, in
     assert all(f["difference"] == 0 for r in check.metadata["comparison"].value.values() for f in r["folds"])
 
 
+@pytest.mark.slow
 def test_a_champion_that_fails_verification_fails_the_check(project: ProjectPaths, instance):
     first = run_graph(instance)
     published = project.published_runs_dir / first.run_id

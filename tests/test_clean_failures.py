@@ -22,6 +22,7 @@ def summary(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_truncated_registry_still_gives_a_summary(project: ProjectPaths, home, capsys):
     assert main([]) == 0
     summary(capsys)
@@ -46,6 +47,7 @@ def test_a_bare_memory_error_is_named_in_the_summary(project: ProjectPaths, home
     assert "active run id: none (unchanged by this run)" in out
 
 
+@pytest.mark.slow
 def test_a_failed_read_names_the_file_it_tried_not_the_last_runs(project: ProjectPaths, home, capsys, monkeypatch):
     assert main([]) == 0
     assert "data source: DEMO" in summary(capsys)
@@ -65,6 +67,7 @@ def test_a_crash_before_the_run_starts_still_prints_the_summary(project: Project
     assert "ConfigError: YTS_EXECUTOR='threads' is not one of in_process, multiprocess" in out
 
 
+@pytest.mark.slow
 def test_runs_left_started_by_a_killed_yts_run_are_marked_failed(project: ProjectPaths, home, capsys):
     import socket
 

@@ -101,6 +101,7 @@ def test_whole_graph_on_real_data(project: ProjectPaths, use_real_data: Path, in
     assert load_registry(project)["active_run_id"] == result.run_id
 
 
+@pytest.mark.slow
 def test_registry_after_two_runs_and_rollback(project: ProjectPaths, instance):
     first = run_graph(instance)
     second = run_graph(instance, run_config=another_training())
@@ -118,6 +119,7 @@ def test_registry_after_two_runs_and_rollback(project: ProjectPaths, instance):
     assert verify_published_run(project, second.run_id) == []
 
 
+@pytest.mark.slow
 def test_same_input_same_hashes_predictions_and_data_version(project: ProjectPaths, instance):
     outputs = []
     for _ in range(2):
@@ -152,11 +154,11 @@ def write_bad_input(kind: str, path: Path) -> Path:
 
 
 @pytest.mark.parametrize(("kind", "message"), [
-    ("missing_file", "YTS_DATA_PATH points to"),
-    ("empty", "is empty"),
-    ("binary", "not a text CSV"),
-    ("missing_columns", "missing required columns: uploads"),
-    ("other_dataset", "is not the Global YouTube Statistics dataset"),
+    ("missing_columns", "missing required columns: uploads"),  # one case in the fast loop, the rest with the slow tests
+    pytest.param("missing_file", "YTS_DATA_PATH points to", marks=pytest.mark.slow),
+    pytest.param("empty", "is empty", marks=pytest.mark.slow),
+    pytest.param("binary", "not a text CSV", marks=pytest.mark.slow),
+    pytest.param("other_dataset", "is not the Global YouTube Statistics dataset", marks=pytest.mark.slow),
 ])
 def test_bad_input_fails_clearly_and_changes_nothing(project: ProjectPaths, instance, monkeypatch, tmp_path, kind, message):
     good = run_graph(instance)

@@ -168,6 +168,7 @@ def api(project) -> FastAPI:
 
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.slow
 def test_openapi_property_based(case, api):
     """In-process, no network: no 5xx, and every documented answer keeps to its schema."""
     checks = [not_a_server_error, response_schema_conformance]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pandas as pd
 
 from tests.conftest import run_graph
@@ -28,6 +30,7 @@ def test_impossible_uploads_are_refused_with_no_champion(project: ProjectPaths, 
     assert registry["active_run_id"] is None and find_run(registry, result.run_id)["status"] == "rejected"
 
 
+@pytest.mark.slow
 def test_training_data_is_compared_with_the_serving_run(project: ProjectPaths, instance, use_real_data, monkeypatch,
                                                         tmp_path):
     first = run_graph(instance)

@@ -67,6 +67,7 @@ def test_tracked_run_reads_back_from_mlflow(project: ProjectPaths, instance, mon
     assert loaded.predict(probe)[0] == pytest.approx(model.regressors["earnings"].predict(probe)[0])
 
 
+@pytest.mark.slow
 def test_a_failed_dagster_run_closes_its_mlflow_run_as_failed(project: ProjectPaths, instance):
     result = run_graph(instance, tracking=ExperimentTracking(enabled=True),
                        run_config={"ops": {"supervised_bundle": {"config": {"cv_folds": 1}}}})

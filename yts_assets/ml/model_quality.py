@@ -124,6 +124,12 @@ def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, polic
     except DatasetError as exc:
         return CheckOutcome(False, f"cannot tell what the candidate was trained on: {exc}",
                             {"champion_run_id": run_id})
+    candidate_folds = {t: [f["log_r2"] for f in m["folds"]] for t, m in candidate.metrics.items()}
+    same_training = (manifest["training_config"] == candidate.config and manifest["hyperparameters"] == candidate.hyperparameters
+                     and manifest["data"].get("processed_sha256") == sha256_file(paths.processed_csv))
+    if same_training:  # the champion's refit would repeat the candidate's CV exactly: no need to run it
+        return champion_regression(candidate_folds, candidate_folds, run_id, policy,
+                                   provenance_notes(champion, source, code_version()))
     scored = score_configuration(read_processed(paths.processed_csv), TrainingConfig(**candidate.config),
                                  manifest["training_config"], refit)
     moved = [t for t, m in candidate.metrics.items()
@@ -131,8 +137,7 @@ def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, polic
     if moved:
         return CheckOutcome(False, "processed_channels no longer gives the candidate's CV folds for "
                             f"{', '.join(moved)}: rematerialize supervised_bundle", {"champion_run_id": run_id})
-    return champion_regression({t: [f["log_r2"] for f in m["folds"]] for t, m in candidate.metrics.items()},
-                               {t: [f["log_r2"] for f in r.fold_metrics] for t, r in scored.items()},
+    return champion_regression(candidate_folds, {t: [f["log_r2"] for f in r.fold_metrics] for t, r in scored.items()},
                                run_id, policy, provenance_notes(champion, source, code_version()))
 
 
