@@ -37,7 +37,7 @@ class ServiceMetrics:
         self.predictions = Counter("yts_predictions_total", "Rows predicted", ["endpoint"], registry=self.registry)
         self.ready = Gauge("yts_model_ready", "1 when the registry's active run is loaded and verified",
                            registry=self.registry)
-        self.capture_dropped = Gauge("yts_capture_dropped_records", "Payload records dropped: buffer full",
+        self.capture_dropped = Gauge("yts_capture_dropped_records", "Payload records lost: buffer full, write errors, files removed before they were closed",
                                      registry=self.registry)
         self.capture_errors = Gauge("yts_capture_write_errors", "Payload capture write errors", registry=self.registry)
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from yts_assets.core.files import read_json, sha256_bytes
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import PUBLISHED_MANIFEST, RegistryError, load_registry, run_dir, verify_published_run
+from yts_assets.core.registry import RegistryError, load_registry, read_verified, run_dir, verified_manifest
 from yts_assets.ml.models import PROBE_ROW, ClusteringModel, SupervisedModel
 
 log = logging.getLogger("yts.serving")
@@ -40,28 +39,28 @@ class StoreStatus:
 def load_published_run(paths: ProjectPaths, run_id: str) -> LoadedRun:
     """Verify the run from the registry down, load its models from the very bytes that were checked
     (skops: nothing is unpickled), and refuse a run whose model cannot predict a probe row."""
-    problems = verify_published_run(paths, run_id)
-    if problems:
+    manifest, problems = verified_manifest(paths, run_id)
+    if manifest is None:
         raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))
     folder = run_dir(paths, run_id)
-    manifest = read_json(folder / PUBLISHED_MANIFEST)
 
     def checked(name: str) -> bytes:
-        artifact = manifest["artifacts"][name]
-        data = (folder / artifact["file"]).read_bytes()
-        if sha256_bytes(data) != artifact["sha256"]:
-            raise RegistryError(f"run {run_id}: {artifact['file']} changed while it was being loaded")
-        return data
+        return read_verified(folder, manifest["artifacts"][name])
 
     supervised = SupervisedModel.loads(checked("supervised_model"), f"run {run_id} supervised_model")
     usable, probe = supervised.probe()
     if not usable:
         raise RegistryError(f"run {run_id} loads but cannot predict a probe row {PROBE_ROW}: {probe}")
+    clustering = ClusteringModel.loads(checked("clustering_model"), f"run {run_id} clustering_model")
+    try:
+        clustering.assign([[PROBE_ROW["uploads"], probe["subscribers"], probe["earnings"], probe["growth"]]])
+    except Exception as exc:  # noqa: BLE001 - a clustering model that cannot assign is not servable
+        raise RegistryError(f"run {run_id}'s clustering model cannot assign a probe row: {exc}") from exc
     return LoadedRun(
         run_id=run_id,
         manifest=manifest,
         supervised=supervised,
-        clustering=ClusteringModel.loads(checked("clustering_model"), f"run {run_id} clustering_model"),
+        clustering=clustering,
         baseline=json.loads(checked("training_baseline")),
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

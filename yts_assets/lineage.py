@@ -4,7 +4,7 @@ else the run of the input's latest materialization. Every run writes into its ow
 
 from __future__ import annotations
 
-from dagster import AssetKey, DagsterEventType, Failure
+from dagster import AssetKey, AssetMaterialization, DagsterEventType, Failure
 
 from .core.paths import ProjectPaths
 from .resources import YtsSettings
@@ -18,6 +18,16 @@ def producing_run(context, asset: str) -> str | None:  # noqa: ANN001 - an asset
         return context.run.run_id
     latest = context.instance.get_latest_materialization_event(key)
     return latest.run_id if latest is not None else None
+
+
+def materialization(context, asset: str) -> AssetMaterialization | None:  # noqa: ANN001
+    """The materialization of `asset` this step reads (see `producing_run`), with its metadata."""
+    run_id = producing_run(context, asset)
+    if run_id is None:
+        return None
+    records = context.instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    events = [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event.asset_key == AssetKey(asset)]
+    return events[-1].event_specific_data.materialization if events else None
 
 
 def input_paths(context, settings: YtsSettings, asset: str) -> ProjectPaths:  # noqa: ANN001

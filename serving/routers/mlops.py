@@ -43,7 +43,7 @@ def capabilities(request: Request) -> dict[str, object]:  # sync: the first call
     store = state.store
     return {
         "installed": installed_packages(),
-        "enabled": {"mlflow": tracking_enabled(), "optuna": state.config.paths.optuna_study.is_file(),
+        "enabled": {"mlflow": tracking_enabled(), "optuna": state.config.paths.optuna_storage.is_file(),  # a search has run
                     "payload_capture": state.capture is not None, "admin_api": bool(state.config.admin_token)},
         "definitions": state.definitions.summary(),
         "model": {"ready": store.ready, "serving_run_id": store.current.run_id if store.current else None},

@@ -175,18 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print Dagster's event log too")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    paths = ProjectPaths.from_env()
-    dagster_home = ensure_dagster_home(paths)
-
-    from ..definitions import TRAINING_JOB, build_definitions
-
     run_config = {
         "resources": {"settings": {"config": {"data_source": args.data_source}}},
         "loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "WARNING"}}},
     }
-    result, crash, repaired = None, None, []
+    result, crash, repaired, paths, dagster_home = None, None, [], None, None
     tags = {**LAUNCHER_TAGS, "yts/pid": str(os.getpid()), "yts/host": socket.gethostname()}
     try:
+        paths = ProjectPaths.from_env()
+        dagster_home = ensure_dagster_home(paths)
+        from ..definitions import TRAINING_JOB, build_definitions
+
         with first_use_lock(dagster_home), DagsterInstance.get():  # concurrent first runs would race the migrations
             pass
         with DagsterInstance.get() as instance:
@@ -195,10 +194,15 @@ def main(argv: list[str] | None = None) -> int:
                 repaired += recover(paths)
             result = build_definitions().resolve_job_def(TRAINING_JOB).execute_in_process(
                 instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
-    except Exception as exc:  # noqa: BLE001 - loading or starting failed: the summary says how
+    except BaseException as exc:  # noqa: BLE001 - whatever happened, the summary says it (Ctrl-C included)
         crash = exc
-    print(format_summary(result, paths, time.perf_counter() - started, dagster_home, args.data_source, crash,
-                         repaired))
+    if paths is None:
+        print(f"yts: run (not started) FAILED: {type(crash).__name__}: {crash}")
+        return 1
+    print(format_summary(result, paths, time.perf_counter() - started, dagster_home or paths.root / ".dagster_home",
+                         args.data_source, crash, repaired))
+    if isinstance(crash, KeyboardInterrupt):
+        return 130
     return 0 if result is not None and result.success else 1
 
 

@@ -61,10 +61,6 @@ class ProjectPaths:
         return self.artifact_dir / "candidates" / self.run_id if self.run_id else self.artifact_dir
 
     @property
-    def candidates_dir(self) -> Path:
-        return self.artifact_dir / "candidates"
-
-    @property
     def data_dir(self) -> Path:
         return self.root / "data"
 

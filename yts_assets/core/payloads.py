@@ -181,6 +181,9 @@ def collect_payloads(incoming: Path, target_csv: Path, limits: ReadLimits) -> Co
     files, skipped = batch_files(incoming)
     scans: list[BatchScan] = []
     rejected_files: list[Path] = []
+    rejected_dir = incoming / REJECTED_DIR
+    if rejected_dir.is_symlink() or (rejected_dir.exists() and not rejected_dir.is_dir()):
+        raise UnreadableBatch(f"{rejected_dir} is not a real folder (a symlink or a file): refusing to write through it")
 
     def write_all(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as out:

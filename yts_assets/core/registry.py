@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .files import read_json, sha256_file, write_bytes, write_json
+from .files import read_json, sha256_bytes, sha256_file, write_bytes, write_json
 from .manifest import artifact_files
 from .paths import ProjectPaths
 
@@ -84,26 +84,29 @@ def find_run(registry: dict[str, Any], run_id: str) -> dict[str, Any] | None:
     return next((run for run in registry["runs"] if run["run_id"] == run_id), None)
 
 
-def verify_published_run(paths: ProjectPaths, run_id: str, registry: dict[str, Any] | None = None) -> list[str]:
-    """Problems with a published run; an empty list means it verifies from the registry down.
+def verified_manifest(paths: ProjectPaths, run_id: str,
+                      registry: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+    """(the published manifest, problems): verified from the registry down, parsed from the very bytes hashed.
 
     The registry record anchors the sha256 of the run's published manifest, and the manifest the
-    sha256 of every file, so a run folder rewritten as a whole (files and manifest) fails.
+    sha256 of every file, so a run folder rewritten as a whole (files and manifest) fails. Use the
+    returned manifest, never a second read of the file.
     """
     record = find_run(registry if registry is not None else load_registry(paths), run_id)
     if record is None:
-        return [f"run {run_id} is not in the registry"]
+        return None, [f"run {run_id} is not in the registry"]
     anchor = record.get("manifest_sha256")
     if not anchor:
-        return [f"run {run_id}'s registry record has no manifest_sha256 (published before runs were anchored); "
-                "retrain to publish it again"]
+        return None, [f"run {run_id}'s registry record has no manifest_sha256 (published before runs were anchored, "
+                      "or never published); retrain to publish it again"]
     folder = run_dir(paths, run_id)
-    manifest_path = folder / PUBLISHED_MANIFEST
-    if not manifest_path.is_file():
-        return [f"{manifest_path} is missing"]
-    if sha256_file(manifest_path) != anchor:
-        return [f"{manifest_path} does not match the manifest_sha256 recorded in the registry"]
-    manifest = read_json(manifest_path)
+    try:
+        data = (folder / PUBLISHED_MANIFEST).read_bytes()
+    except OSError as exc:
+        return None, [f"{folder / PUBLISHED_MANIFEST} cannot be read: {exc}"]
+    if sha256_bytes(data) != anchor:
+        return None, [f"{folder / PUBLISHED_MANIFEST} does not match the manifest_sha256 recorded in the registry"]
+    manifest = json.loads(data)
     problems = []
     for name, artifact in manifest["artifacts"].items():
         path = folder / artifact["file"]
@@ -111,7 +114,20 @@ def verify_published_run(paths: ProjectPaths, run_id: str, registry: dict[str, A
             problems.append(f"{name}: {path} is missing")
         elif sha256_file(path) != artifact["sha256"]:
             problems.append(f"{name}: {path} does not match its sha256 in the manifest")
-    return problems
+    return (None if problems else manifest), problems
+
+
+def verify_published_run(paths: ProjectPaths, run_id: str, registry: dict[str, Any] | None = None) -> list[str]:
+    """Problems with a published run; an empty list means it verifies from the registry down."""
+    return verified_manifest(paths, run_id, registry)[1]
+
+
+def read_verified(folder: Path, artifact: dict[str, Any]) -> bytes:
+    """A published file's bytes, checked against the manifest's sha256 as they are read."""
+    data = (folder / artifact["file"]).read_bytes()
+    if sha256_bytes(data) != artifact["sha256"]:
+        raise RegistryError(f"{folder / artifact['file']} changed after it was verified")
+    return data
 
 
 def active_baseline(paths: ProjectPaths) -> tuple[str, dict[str, Any]] | None:
@@ -123,12 +139,10 @@ def active_baseline(paths: ProjectPaths) -> tuple[str, dict[str, Any]] | None:
     run_id = registry["active_run_id"]
     if run_id is None:
         return None
-    problems = verify_published_run(paths, run_id, registry)
-    if problems:
+    manifest, problems = verified_manifest(paths, run_id, registry)
+    if manifest is None:
         raise RegistryError(f"active run {run_id} failed verification: " + "; ".join(problems))
-    folder = run_dir(paths, run_id)
-    manifest = read_json(folder / PUBLISHED_MANIFEST)
-    return run_id, read_json(folder / manifest["artifacts"]["training_baseline"]["file"])
+    return run_id, json.loads(read_verified(run_dir(paths, run_id), manifest["artifacts"]["training_baseline"]))
 
 
 def _publish_files(paths: ProjectPaths, manifest: dict[str, Any]) -> Path:
@@ -239,11 +253,13 @@ def recover(paths: ProjectPaths) -> list[str]:
         _append_audit(paths, pending)
         done.append(f"appended the audit record of an interrupted commit ({pending['action']} {pending['run_id']})")
     active = registry["active_run_id"]
-    if active and _canonical_run_id(paths) != active and (run_dir(paths, active) / PUBLISHED_MANIFEST).is_file():
-        refresh_canonical(paths, active)
+    if active and _canonical_run_id(paths) != active and not verify_published_run(paths, active, registry):
+        refresh_canonical(paths, active, registry)
         done.append(f"refreshed the canonical artifacts from the active run {active}")
     known = {run["run_id"] for run in registry["runs"]}
-    for folder in (paths.mlops_dir, paths.published_runs_dir):
+    canonical = paths.canonical
+    for folder in (paths.mlops_dir, paths.published_runs_dir, canonical.models_dir, canonical.reports_dir,
+                   canonical.processed_csv.parent):
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
@@ -251,7 +267,7 @@ def recover(paths: ProjectPaths) -> list[str]:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
                 done.append(f"removed {entry.relative_to(paths.artifact_dir)} left by an interrupted writer")
             elif folder == paths.published_runs_dir and entry.is_dir() and entry.name not in known:
-                target = paths.mlops_dir / "orphans" / entry.name
+                target = paths.mlops_dir / "orphans" / f"{entry.name}-{uuid.uuid4().hex[:8]}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(entry, target)
                 done.append(f"moved {entry.name}, published but never recorded, to {target.relative_to(paths.artifact_dir)}")
@@ -262,20 +278,23 @@ def _activate(paths: ProjectPaths, registry: dict[str, Any], run_id: str, action
     audit = _audit(action, run_id, registry["active_run_id"], run_id, reason, actor)
     registry["active_run_id"] = run_id
     _commit(paths, registry, audit)
-    refresh_canonical(paths, run_id)
+    refresh_canonical(paths, run_id, registry)
     return registry
 
 
-def refresh_canonical(paths: ProjectPaths, run_id: str) -> None:
+def refresh_canonical(paths: ProjectPaths, run_id: str, registry: dict[str, Any] | None = None) -> None:
     """The canonical paths (artifacts/models/..., reports/..., data/..._processed.csv, mlops/training_manifest.json)
-    become copies of the active run's published files, each replaced atomically, the manifest last."""
+    become copies of the active run's verified published files, each replaced atomically, the manifest last.
+    A reader may briefly see new files beside the previous manifest: the manifest is the one to trust."""
+    manifest, problems = verified_manifest(paths, run_id, registry)
+    if manifest is None:
+        raise RegistryError(f"run {run_id} failed verification; canonical copies left as they were: " + "; ".join(problems))
     canonical, folder = paths.canonical, run_dir(paths, run_id)
-    manifest_bytes = (folder / PUBLISHED_MANIFEST).read_bytes()
     targets = artifact_files(canonical)
-    for name, artifact in json.loads(manifest_bytes)["artifacts"].items():
+    for name, artifact in manifest["artifacts"].items():
         if name in targets:
-            write_bytes(targets[name], (folder / artifact["file"]).read_bytes())
-    write_bytes(canonical.training_manifest, manifest_bytes)
+            write_bytes(targets[name], read_verified(folder, artifact))
+    write_json(canonical.training_manifest, manifest)
 
 
 def _canonical_run_id(paths: ProjectPaths) -> str | None:
@@ -306,10 +325,8 @@ def same_run_content(manifest: dict[str, Any], other: dict[str, Any]) -> bool:
 
 def _identical_active(paths: ProjectPaths, registry: dict[str, Any], manifest: dict[str, Any]) -> str | None:
     active = registry["active_run_id"]
-    if active is None or verify_published_run(paths, active, registry):
-        return None
-    published = read_json(run_dir(paths, active) / PUBLISHED_MANIFEST)
-    return active if same_run_content(manifest, published) else None
+    published = verified_manifest(paths, active, registry)[0] if active else None
+    return active if published is not None and same_run_content(manifest, published) else None
 
 
 def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool, reason: str,
@@ -326,6 +343,8 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
         record = find_run(registry, run_id)
         if record is not None and record["status"] == "rejected":
             raise RegistryError(f"run {run_id} was rejected by checks and cannot be registered: {record['reason']}")
+        if record is not None and record["status"] == "unchanged":
+            return registry  # never published: there is nothing to promote
         same_as = _identical_active(paths, registry, manifest) if record is None else None
         if same_as is not None:
             why = f"identical to the active run {same_as}: same data, configuration, code and model bytes"

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.files import read_json, sha256_file
+from ..core.files import sha256_file
 from ..core.manifest import code_version
 from ..core.paths import ProjectPaths
-from ..core.registry import PUBLISHED_MANIFEST, active_run, load_registry, run_dir, verify_published_run
+from ..core.registry import active_run, load_registry, verified_manifest
 from .dataset import DatasetError, read_processed
 from .models import PROBE_ROW, SupervisedModel
 from .policy import GatePolicy, SkillMinimums
@@ -110,11 +110,10 @@ def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, polic
                             {"noise_k": policy.champion_noise_k, "min_margin": policy.champion_min_margin,
                              "tolerance": policy.champion_tolerance})
     run_id = champion["run_id"]
-    problems = verify_published_run(paths, run_id, registry)
-    if problems:
+    manifest, problems = verified_manifest(paths, run_id, registry)
+    if manifest is None:
         return CheckOutcome(False, f"champion {run_id} failed verification, cannot compare against it: "
                             + "; ".join(problems), {"champion_run_id": run_id, "problems": problems})
-    manifest = read_json(run_dir(paths, run_id) / PUBLISHED_MANIFEST)
     refit = manifest.get("hyperparameters", {}).get("refit")
     if "training_config" not in manifest or not refit:
         return CheckOutcome(False, f"champion {run_id}'s manifest records no training_config or refit "

@@ -163,9 +163,12 @@ def plausible_values(processed: pd.DataFrame) -> CheckOutcome:
     )
 
 
-def training_drift(processed: pd.DataFrame, active: tuple[str, dict[str, Any]] | None,
+def training_drift(processed: pd.DataFrame, active: tuple[str, dict[str, Any]] | str | None,
                    thresholds: DriftThresholds) -> CheckOutcome:
-    """PSI of the new training inputs against the serving run's baseline: warns on drift, blocks past max_training_psi."""
+    """PSI of the new training inputs against the serving run's baseline: warns on drift, blocks past max_training_psi.
+    `active` is (run id, baseline), None without a serving run, or why the serving run's baseline cannot be used."""
+    if isinstance(active, str):
+        return CheckOutcome(False, f"the serving run's baseline cannot be used: {active}")
     if active is None:
         return CheckOutcome(True, "no serving run to compare the training data with")
     run_id, baseline = active

@@ -59,7 +59,7 @@ class ClusteringRunConfig(Config):
     code_version="1",
     description="Opt-in Optuna search per target, nested in the reported CV: fold k's parameters are searched on "
                 "fold k's training rows only (inner 3-fold CV), the refit's on all rows. SQLite storage under "
-                "artifacts/optuna/ (studies resume); results in artifacts/reports/optuna_study.json, which "
+                "artifacts/optuna/ (studies resume); results in the run's reports/optuna_study.json, which "
                 "supervised_bundle applies.",
 )
 def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSettings) -> MaterializeResult:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, AssetKey, multi_asset_check
 
-from ...lineage import input_paths
+from ...lineage import input_paths, materialization
 from ...metadata import check_result
 from ...ml import model_quality
 from ...ml.features import TARGETS
@@ -35,8 +35,8 @@ SUPERVISED_BUNDLE = AssetKey("supervised_bundle")
 def model_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
                  gate_policy: GatePolicyResource) -> Iterator[AssetCheckResult]:
     paths, policy = input_paths(context, settings, "supervised_bundle"), gate_policy.policy()
-    event = context.instance.get_latest_materialization_event(SUPERVISED_BUNDLE)
-    recorded = event.asset_materialization.metadata.get("sha256") if event and event.asset_materialization else None
+    event = materialization(context, "supervised_bundle")  # the one whose file is checked, not a concurrent run's
+    recorded = event.metadata.get("sha256") if event else None
     integrity = model_quality.bundle_integrity(paths.supervised_model, recorded.value if recorded else None)
     yield check_result(context, "bundle_integrity", integrity)
     if integrity.passed:

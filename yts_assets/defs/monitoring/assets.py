@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from ...core.files import write_json
 from ...core.payloads import PAYLOAD_COLUMNS, ReadLimits, collect_payloads
-from ...core.registry import active_baseline
+from ...core.registry import RegistryError, active_baseline
 from ...metadata import file_metadata
 from ...ml.drift import drift_report
 from ...resources import GatePolicyResource, YtsSettings
@@ -33,7 +33,11 @@ def production_payloads(context: AssetExecutionContext, settings: YtsSettings,
         if scan.rejected:
             first = scan.first_rejections[0]
             context.log.warning(f"{scan.name}: {scan.rejected} malformed lines, first: line {first['line']}: {first['reason']}")
-    active = active_baseline(paths)
+    try:
+        active = active_baseline(paths)
+    except RegistryError as exc:
+        context.log.error(f"drift not measured: {exc}")
+        active = None
     drift = ({scan.name: drift_report(scan.sample, active[1], gate_policy.policy().drift)["summary"]
               for scan in collected.scans if scan.sample} if active else None)
     write_json(paths.drift_report, {"baseline_run_id": active[0] if active else None, "batches": drift})

@@ -79,6 +79,7 @@ def model_registry(context: AssetExecutionContext, settings: YtsSettings, gate_p
         "decision": MetadataValue.text(decision),
         **file_metadata(paths.model_registry, sha256_file(paths.model_registry)),
         "active_run_id": MetadataValue.text(str(registry["active_run_id"])),
-        "published_path": MetadataValue.path(str(paths.published_runs_dir / manifest["run_id"])),
+        "published_path": MetadataValue.text(str(paths.published_runs_dir / manifest["run_id"]) if decision != "unchanged"
+                                             else f"none: identical to {find_run(registry, manifest['run_id'])['same_as']}"),
         "dagster/row_count": MetadataValue.int(len(registry["runs"])),
     })

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckKey,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     DagsterEventType,
@@ -56,10 +57,15 @@ def run_check_evaluations(instance: DagsterInstance, run_id: str) -> list[AssetC
             if r.event_log_entry.dagster_event is not None]
 
 
+def blocks(evaluation: AssetCheckEvaluation) -> bool:
+    """A failed blocking check stops the run only with severity ERROR (a WARN, e.g. moderate drift, does not)."""
+    return bool(evaluation.blocking) and not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+
+
 def failed_blocking_checks(instance: DagsterInstance, run_id: str) -> list[dict[str, str]]:
-    """Blocking checks that failed in this run, as {check, why}."""
+    """Blocking checks that failed with ERROR in this run, as {check, why}."""
     return [{"check": check_label(e.asset_key, e.check_name), "why": e.description or "failed"}
-            for e in run_check_evaluations(instance, run_id) if e.blocking and not e.passed]
+            for e in run_check_evaluations(instance, run_id) if blocks(e)]
 
 
 def unchecked_inputs(context: AssetExecutionContext, blocking: BlockingChecks) -> list[str]:
@@ -69,7 +75,8 @@ def unchecked_inputs(context: AssetExecutionContext, blocking: BlockingChecks) -
     own = context.instance.get_records_for_run(context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
     materialized = {record.event_log_entry.dagster_event.asset_key for record in own.records}
     problems = [f"{key.to_user_string()} was not materialized in this run" for key in required if key not in materialized]
-    passed = {(e.asset_key, e.check_name) for e in run_check_evaluations(context.instance, context.run.run_id) if e.passed}
+    passed = {(e.asset_key, e.check_name) for e in run_check_evaluations(context.instance, context.run.run_id)
+              if not blocks(e)}
     for check_key in blocking.on(set(required)):
         if (check_key.asset_key, check_key.name) not in passed:
             problems.append(f"blocking check {check_label(check_key.asset_key, check_key.name)} did not pass in this run")
