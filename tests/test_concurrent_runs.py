@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import load_registry, verify_published_run
+from yts_assets.core.registry import load_registry, read_audit, verify_published_run
 from yts_assets.ml.demo import generate_demo_frame
 
 BIN = Path(sys.executable).parent
@@ -47,4 +47,12 @@ def test_three_concurrent_runs_publish_only_their_own_data(project: ProjectPaths
         assert len(processed) == manifest["data"]["rows"] == baseline["rows"] == rows, record["run_id"]
         assert record["data_sha256"] == manifest["data"]["data_sha256"]
     assert len({r["data_sha256"] for r in published}) == len(published)
+    # a run promotes only over the run its champion check compared with: concurrent runs do not silently replace
+    # each other, the later ones are recorded as candidates (or rejected)
+    promotions = {line["run_id"]: line for line in read_audit(project) if line["action"] == "promote"}
+    for record in published:
+        if record["status"] == "promoted":
+            assert promotions[record["run_id"]]["previous_active_run_id"] == record["compared_with"]
+        else:
+            assert record["status"] == "candidate" and "after this run was compared with" in record["reason"]
     assert all("Traceback" not in out for out in outputs), outputs

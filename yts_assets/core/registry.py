@@ -330,8 +330,12 @@ def _identical_active(paths: ProjectPaths, registry: dict[str, Any], manifest: d
 
 
 def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool, reason: str,
-                 actor: str) -> dict[str, Any]:
+                 actor: str, compared_with: str | None | bool = False) -> dict[str, Any]:
     """Publish the run's artifacts and record it: active when `promote`, else a candidate.
+
+    `compared_with` is the run the champion check compared against (None: no champion then). If the
+    active run changed since (a concurrent run was promoted), the run is recorded as a candidate:
+    it never replaces a run it was not compared with. False skips this check (tests, imports).
 
     A run identical to the active one (same data, configuration, code and model bytes) is recorded
     as `unchanged`, with no new published copy: retraining on nothing new changes nothing.
@@ -345,6 +349,10 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
             raise RegistryError(f"run {run_id} was rejected by checks and cannot be registered: {record['reason']}")
         if record is not None and record["status"] == "unchanged":
             return registry  # never published: there is nothing to promote
+        if promote and compared_with is not False and registry["active_run_id"] != compared_with:
+            promote = False
+            reason += (f"; recorded as a candidate: the active run became {registry['active_run_id']} after this run "
+                       f"was compared with {compared_with or 'no champion'}")
         same_as = _identical_active(paths, registry, manifest) if record is None else None
         if same_as is not None:
             why = f"identical to the active run {same_as}: same data, configuration, code and model bytes"
@@ -356,6 +364,8 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
             published = _publish_files(paths, manifest)
             record = _run_record(manifest, sha256_file(published / PUBLISHED_MANIFEST),
                                  "promoted" if promote else "candidate", reason, actor)
+            if compared_with is not False:
+                record["compared_with"] = compared_with
             registry["runs"].append(record)
         if not promote:
             _commit(paths, registry, _unchanged_audit(registry, "register_candidate", run_id, reason, actor))

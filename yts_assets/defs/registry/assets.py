@@ -10,7 +10,7 @@ from ...ml.experiment import log_reports
 from ...lineage import output_paths
 from ...resources import GatePolicyResource, YtsSettings
 from ...tracking import ExperimentTracking
-from .gate import BlockingChecks, unchecked_inputs
+from .gate import BlockingChecks, compared_champion, unchecked_inputs
 
 GROUP = "registry"
 
@@ -70,7 +70,7 @@ def model_registry(context: AssetExecutionContext, settings: YtsSettings, gate_p
         )
     manifest = read_json(output_paths(context, settings).training_manifest)
     promote = policy.promotion_policy == "auto"
-    registry = register_run(paths, manifest, promote=promote, actor="dagster",
+    registry = register_run(paths, manifest, promote=promote, actor="dagster", compared_with=compared_champion(context),
                             reason=f"materialized by Dagster run {context.run.run_id}; all blocking checks passed; "
                                    f"policy {policy.promotion_policy}")
     decision = find_run(registry, manifest["run_id"])["status"]  # promoted, candidate or unchanged

@@ -83,6 +83,15 @@ def unchecked_inputs(context: AssetExecutionContext, blocking: BlockingChecks) -
     return problems
 
 
+def compared_champion(context: AssetExecutionContext) -> str | None:
+    """The active run this run's champion check compared against (None: there was no champion then)."""
+    for evaluation in run_check_evaluations(context.instance, context.run.run_id):
+        if evaluation.check_name == "no_regression_against_champion":
+            value = evaluation.metadata.get("champion_run_id")
+            return value.value if value is not None else None
+    return None
+
+
 @failure_hook(required_resource_keys={"settings"})
 def record_blocked_run(context: HookContext) -> None:
     """Record the run as rejected when blocking checks failed in it; the active run stays."""
