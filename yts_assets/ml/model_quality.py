@@ -124,7 +124,8 @@ def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, polic
         return CheckOutcome(False, f"cannot tell what the candidate was trained on: {exc}",
                             {"champion_run_id": run_id})
     candidate_folds = {t: [f["log_r2"] for f in m["folds"]] for t, m in candidate.metrics.items()}
-    same_training = (manifest["training_config"] == candidate.config and manifest["hyperparameters"] == candidate.hyperparameters
+    champion_config = manifest["training_config"].get("supervised", manifest["training_config"])
+    same_training = (champion_config == candidate.config and manifest["hyperparameters"] == candidate.hyperparameters
                      and manifest["data"].get("processed_sha256") == sha256_file(paths.processed_csv))
     if same_training:  # the champion's refit would repeat the candidate's CV exactly: no need to run it
         return champion_regression(candidate_folds, candidate_folds, run_id, policy,
