@@ -91,3 +91,16 @@ def another_training(seed: int = 7, **gate_policy: object) -> dict:
     gate = {"champion_tolerance": 1.0, "champion_noise_k": 100.0, **gate_policy}
     return {"ops": {"supervised_bundle": {"config": {"random_seed": seed}}},
             "resources": {"gate_policy": {"config": gate}}}
+
+
+def train_project(root: Path, *run_configs: dict | None) -> tuple[ProjectPaths, list[str]]:
+    """A project under `root` with one training run per run config (None: the defaults), on demo data;
+    for module-scoped fixtures that serve published runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("YTS_PROJECT_ROOT", str(root))
+        patch.setenv("YTS_ARTIFACT_DIR", str(root / "artifacts"))
+        patch.delenv("YTS_DATA_PATH", raising=False)
+        with DagsterInstance.ephemeral() as instance:
+            results = [run_graph(instance, run_config=run_config) for run_config in run_configs]
+    assert all(result.success for result in results)
+    return ProjectPaths(root=root, artifact_dir=root / "artifacts"), [result.run_id for result in results]

@@ -16,7 +16,7 @@ from dagster import DagsterInvalidDefinitionError, SensorResult, build_schedule_
 from tests.conftest import run_graph
 from yts_assets.core import config
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import active_baseline, load_registry
+from yts_assets.core.registry import load_registry, serving_baseline
 from yts_assets.definitions import build_definitions
 from yts_assets.defs.automation import build_retraining_schedule
 from yts_assets.resources import GatePolicyResource, YtsSettings
@@ -108,7 +108,7 @@ def test_a_rejected_run_never_changes_what_drift_is_measured_against(trained, in
     registry = load_registry(trained)
     assert [r["status"] for r in registry["runs"]] == ["promoted", "rejected"]
     rejected_mean = json.loads(trained.for_run(rejected.run_id).training_baseline.read_text())["numeric"]["uploads"]["mean"]
-    serving_mean = active_baseline(trained)[1]["numeric"]["uploads"]["mean"]
+    serving_mean = serving_baseline(trained).baseline["numeric"]["uploads"]["mean"]
     assert rejected_mean > serving_mean + 1  # log1p(x3): the rejected run's own baseline moved
     assert json.loads(trained.training_baseline.read_text())["numeric"]["uploads"]["mean"] == serving_mean  # canonical did not
 

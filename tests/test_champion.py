@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import stat
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_graph
 from yts_assets.core.paths import ProjectPaths

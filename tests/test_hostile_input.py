@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from dagster import DagsterInstance
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
@@ -19,12 +18,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from threadpoolctl import threadpool_limits
 
 from serving.app import create_app
 from serving.config import ServingConfig
 from serving.errors import MAX_BODY_BYTES
-from tests.conftest import run_graph
+from tests.conftest import train_project
 from tests.test_serving import ITEM, TOKEN, make_config
 from yts_assets.core.paths import ProjectPaths
 
@@ -36,15 +34,7 @@ DEEP = "[" * 10_000 + "]" * 10_000
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> ProjectPaths:
     """One published run, trained once for the module on demo data."""
-    root = tmp_path_factory.mktemp("hostile")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("YTS_PROJECT_ROOT", str(root))
-        patch.setenv("YTS_ARTIFACT_DIR", str(root / "artifacts"))
-        patch.delenv("YTS_DATA_PATH", raising=False)
-        # One thread: on a busy two-core machine OpenMP's spinning threads make training ten times slower.
-        with DagsterInstance.ephemeral() as instance, threadpool_limits(limits=1):
-            assert run_graph(instance).success
-    return ProjectPaths(root=root, artifact_dir=root / "artifacts")
+    return train_project(tmp_path_factory.mktemp("hostile"), None)[0]
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pandas as pd
+import pytest
 
 from tests.conftest import run_graph
 from yts_assets.core.paths import ProjectPaths

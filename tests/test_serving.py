@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.config import ServingConfig
-from tests.conftest import another_training, run_graph
+from tests.conftest import another_training, train_project
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import load_registry, rollback
 
@@ -32,15 +31,8 @@ TOKEN = "s3cret-token"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict:
     """Two published runs (A, then B active), trained once for the module on demo data."""
-    root = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("YTS_PROJECT_ROOT", str(root))
-        patch.setenv("YTS_ARTIFACT_DIR", str(root / "artifacts"))
-        patch.delenv("YTS_DATA_PATH", raising=False)
-        with DagsterInstance.ephemeral() as instance:
-            first, second = run_graph(instance), run_graph(instance, run_config=another_training())
-    assert first.success and second.success
-    return {"root": root, "a": first.run_id, "b": second.run_id}
+    paths, (first, second) = train_project(tmp_path_factory.mktemp("trained"), None, another_training())
+    return {"root": paths.root, "a": first, "b": second}
 
 
 @pytest.fixture

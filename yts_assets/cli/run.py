@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         dagster_home = ensure_dagster_home(paths)
         from ..definitions import TRAINING_JOB, build_definitions
 
-        with first_use_lock(dagster_home), DagsterInstance.get():  # concurrent first runs would race the migrations
-            pass
-        with DagsterInstance.get() as instance:
+        with contextlib.ExitStack() as stack:
+            with first_use_lock(dagster_home):  # concurrent first runs would race the storage migrations
+                instance = stack.enter_context(DagsterInstance.get())
             repaired += [f"run {run_id} was interrupted; marked FAILURE" for run_id in fail_interrupted_runs(instance)]
             with registry_lock(paths):
                 repaired += recover(paths)

@@ -15,6 +15,7 @@ import stat
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -130,19 +131,30 @@ def read_verified(folder: Path, artifact: dict[str, Any]) -> bytes:
     return data
 
 
-def active_baseline(paths: ProjectPaths) -> tuple[str, dict[str, Any]] | None:
-    """(run id, training baseline) of the serving run, from its published and verified copy; None without one.
+@dataclass(frozen=True)
+class ServingBaseline:
+    """The serving run's training baseline: `baseline` is None without a serving run, or when `problem` says why
+    it cannot be used. Drift is always measured against what serves: a rejected or candidate run never changes it."""
 
-    Drift is always measured against what serves: a rejected or candidate run never changes it.
-    """
-    registry = load_registry(paths)
-    run_id = registry["active_run_id"]
-    if run_id is None:
-        return None
-    manifest, problems = verified_manifest(paths, run_id, registry)
-    if manifest is None:
-        raise RegistryError(f"active run {run_id} failed verification: " + "; ".join(problems))
-    return run_id, json.loads(read_verified(run_dir(paths, run_id), manifest["artifacts"]["training_baseline"]))
+    run_id: str | None = None
+    baseline: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+def serving_baseline(paths: ProjectPaths) -> ServingBaseline:
+    """From the active run's published and verified copy; never raises for a registry or verification problem."""
+    try:
+        registry = load_registry(paths)
+        run_id = registry["active_run_id"]
+        if run_id is None:
+            return ServingBaseline()
+        manifest, problems = verified_manifest(paths, run_id, registry)
+        if manifest is None:
+            return ServingBaseline(run_id, problem=f"active run {run_id} failed verification: " + "; ".join(problems))
+        return ServingBaseline(run_id, json.loads(read_verified(run_dir(paths, run_id),
+                                                                manifest["artifacts"]["training_baseline"])))
+    except RegistryError as exc:
+        return ServingBaseline(problem=str(exc))
 
 
 def _publish_files(paths: ProjectPaths, manifest: dict[str, Any]) -> Path:

@@ -25,7 +25,7 @@ from dagster import (
 
 from ..core import config
 from ..core.payloads import ReadLimits
-from ..core.registry import RegistryError, active_baseline
+from ..core.registry import serving_baseline
 from ..ml.incoming import scan_incoming
 from ..resources import GatePolicyResource, YtsSettings
 from .registry.gate import record_blocked_run
@@ -63,12 +63,10 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
                               gate_policy: GatePolicyResource) -> SensorResult:
         paths = settings.paths()
         seen = json.loads(context.cursor)["seen"] if context.cursor else {}
-        try:
-            active = active_baseline(paths)
-        except RegistryError as exc:
-            context.log.error(f"drift cannot be measured: {exc}")
-            active = None
-        baseline = active[1] if active else None
+        serving = serving_baseline(paths)
+        if serving.problem:
+            context.log.error(f"drift cannot be measured: {serving.problem}")
+        baseline = serving.baseline
         scan = scan_incoming(paths.incoming_dir, seen, baseline, gate_policy.policy().drift, ReadLimits.from_env())
         for problem in scan.problems:
             context.log.warning(problem)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.files import sha256_file
+from ..core.registry import ServingBaseline
 from .dataset import RAW_COLUMNS, YOUTUBE_FOUNDED_YEAR
 from .drift import drift_report
 from .features import MODEL_INPUTS, TARGETS
@@ -163,15 +164,13 @@ def plausible_values(processed: pd.DataFrame) -> CheckOutcome:
     )
 
 
-def training_drift(processed: pd.DataFrame, active: tuple[str, dict[str, Any]] | str | None,
-                   thresholds: DriftThresholds) -> CheckOutcome:
-    """PSI of the new training inputs against the serving run's baseline: warns on drift, blocks past max_training_psi.
-    `active` is (run id, baseline), None without a serving run, or why the serving run's baseline cannot be used."""
-    if isinstance(active, str):
-        return CheckOutcome(False, f"the serving run's baseline cannot be used: {active}")
-    if active is None:
+def training_drift(processed: pd.DataFrame, serving: ServingBaseline, thresholds: DriftThresholds) -> CheckOutcome:
+    """PSI of the new training inputs against the serving run's baseline: warns on drift, blocks past max_training_psi."""
+    if serving.problem:
+        return CheckOutcome(False, f"the serving run's baseline cannot be used: {serving.problem}")
+    if serving.baseline is None:
         return CheckOutcome(True, "no serving run to compare the training data with")
-    run_id, baseline = active
+    run_id, baseline = serving.run_id, serving.baseline
     records = processed[list(MODEL_INPUTS)].to_dict("records")
     summary = drift_report(records, baseline, thresholds)["summary"]
     worst = max(summary["psi"].values(), default=0.0)

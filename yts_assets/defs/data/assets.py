@@ -4,13 +4,13 @@
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
 from ...core.files import write_csv, write_json
+from ...lineage import input_paths, output_paths
 from ...metadata import file_metadata, table_metadata
 from ...ml.dataset import process, read_processed
 from ...ml.features import feature_snapshot as build_feature_snapshot
 from ...ml.reports import data_quality_report as build_quality_report
 from ...ml.reports import training_baseline as build_training_baseline
 from ...ml.source import load_recorded_source, read_source, record_source
-from ...lineage import input_paths, output_paths
 from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, multi_asset_check
 
-from ...core.registry import RegistryError, active_baseline
+from ...core.registry import serving_baseline
 from ...lineage import input_paths
 from ...metadata import check_result
 from ...ml import quality
@@ -73,8 +73,5 @@ def processed_data_checks(context: AssetCheckExecutionContext, settings: YtsSett
     yield check_result(context, "vocabulary_known", quality.vocabulary(processed, limits))
     yield check_result(context, "enough_known_labels", quality.known_labels(processed, limits))
     yield check_result(context, "values_plausible", quality.plausible_values(processed))
-    try:
-        active = active_baseline(paths)
-    except RegistryError as exc:
-        active = str(exc)
-    yield check_result(context, "training_data_drift", quality.training_drift(processed, active, gate_policy.policy().drift))
+    yield check_result(context, "training_data_drift",
+                       quality.training_drift(processed, serving_baseline(paths), gate_policy.policy().drift))

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ...core import config as env
 from ...core.files import read_json, sha256_file, write_csv, write_json
+from ...lineage import input_paths, output_paths, producing_run
 from ...metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
 from ...ml import hpo
 from ...ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
@@ -17,7 +18,6 @@ from ...ml.features import ENCODED_FEATURES, MODEL_INPUTS
 from ...ml.models import ClusteringModel, SupervisedModel
 from ...ml.plots import clusters_png, predicted_vs_actual_png
 from ...ml.training import TrainingConfig, train_supervised
-from ...lineage import input_paths, output_paths, producing_run
 from ...resources import YtsSettings
 from ...tracking import ExperimentTracking
 from ..conditions import AFTER_UPSTREAM_PASSES, AFTER_UPSTREAM_PASSES_HPO_OPTIONAL

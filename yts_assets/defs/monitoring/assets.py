@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from ...core.files import write_json
 from ...core.payloads import PAYLOAD_COLUMNS, ReadLimits, collect_payloads
-from ...core.registry import RegistryError, active_baseline
+from ...core.registry import serving_baseline
 from ...metadata import file_metadata
 from ...ml.drift import drift_report
 from ...resources import GatePolicyResource, YtsSettings
@@ -33,19 +33,18 @@ def production_payloads(context: AssetExecutionContext, settings: YtsSettings,
         if scan.rejected:
             first = scan.first_rejections[0]
             context.log.warning(f"{scan.name}: {scan.rejected} malformed lines, first: line {first['line']}: {first['reason']}")
-    try:
-        active = active_baseline(paths)
-    except RegistryError as exc:
-        context.log.error(f"drift not measured: {exc}")
-        active = None
-    drift = ({scan.name: drift_report(scan.sample, active[1], gate_policy.policy().drift)["summary"]
-              for scan in collected.scans if scan.sample} if active else None)
-    write_json(paths.drift_report, {"baseline_run_id": active[0] if active else None, "batches": drift})
+    serving = serving_baseline(paths)
+    if serving.problem:
+        context.log.error(f"drift not measured: {serving.problem}")
+    drift = ({scan.name: drift_report(scan.sample, serving.baseline, gate_policy.policy().drift)["summary"]
+              for scan in collected.scans if scan.sample} if serving.baseline else None)
+    run_id = serving.run_id if serving.baseline else None
+    write_json(paths.drift_report, {"baseline_run_id": run_id, "batches": drift})
     preview = [record for scan in collected.scans for record in scan.sample[:5]][:5]
     return MaterializeResult(metadata={
         **file_metadata(paths.production_payloads, collected.digest),
         "drift_report": MetadataValue.path(str(paths.drift_report)),
-        "baseline_run_id": MetadataValue.text(active[0] if active else "no active run"),
+        "baseline_run_id": MetadataValue.text(run_id or "no usable active run"),
         "dagster/row_count": MetadataValue.int(sum(scan.accepted for scan in collected.scans)),
         "preview": MetadataValue.md(pd.DataFrame(preview, columns=list(PAYLOAD_COLUMNS)).to_markdown(index=False)),
         "batches": MetadataValue.int(len(collected.scans)),

@@ -5,9 +5,9 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from ...core.files import read_json, sha256_file, write_json
 from ...core.manifest import build_manifest
 from ...core.registry import find_run, register_run
+from ...lineage import output_paths
 from ...metadata import file_metadata
 from ...ml.experiment import log_reports
-from ...lineage import output_paths
 from ...resources import GatePolicyResource, YtsSettings
 from ...tracking import ExperimentTracking
 from .gate import BlockingChecks, compared_champion, unchecked_inputs
