@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/bench_serving.py
 
 Trains into a temporary artifact folder first (real data when ../shared/data is present), starts
-`uvicorn serving.app:app`, then measures: single /predict latency (sequential, keep-alive),
-throughput with 8 concurrent clients (one process each), /predict/batch of 500, and
-/mlops/drift-check of 500. Every figure is a median; the server is stopped at the end.
+`uvicorn serving.app:app` and, beside it under the same uvicorn, the minimal app of
+benchmarks/minimal_app.py (the floor), then measures, interleaved: single /predict latency
+(sequential, keep-alive) and throughput with 8 concurrent clients (one process each), and prints
+yts/minimal ratios; then /predict/batch of 500 and /mlops/drift-check of 500 on yts. Every figure
+is a median; both servers are stopped at the end.
 """
 
 from __future__ import annotations
@@ -66,6 +68,43 @@ def client(port: int, seconds: float, results: "multiprocessing.Queue[tuple[int,
     results.put((ok, errors))
 
 
+ROUNDS = 5
+
+
+def start_server(app: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+                                "--log-level", "warning", "--no-access-log"], env=env, cwd=REPO)
+    return process, port
+
+
+def wait_ready(port: int, process: subprocess.Popen) -> http.client.HTTPConnection:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            if request(conn, "GET", "/ready")[0] == 200:
+                return conn
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(f"server on port {port} did not become ready within 60 s")
+        time.sleep(0.2)
+
+
+def concurrent_rate(port: int, clients: int, seconds: float) -> tuple[float, int]:
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=client, args=(port, seconds, results)) for _ in range(clients)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    totals = [results.get(timeout=seconds + 30) for _ in workers]
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join(timeout=10)
+    return sum(t[0] for t in totals) / elapsed, sum(t[1] for t in totals)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="sequential single predictions")
@@ -79,47 +118,39 @@ def main() -> int:
             env["YTS_DATA_PATH"] = str(REAL_CSV)
         subprocess.run([sys.executable, "-m", "yts_assets.cli.run"], env=env, cwd=REPO, check=True,
                        capture_output=True, timeout=300)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1",
-                                   "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env, cwd=REPO)
+        servers = {name: start_server(app, env) for name, app in (("yts", "serving.app:app"),
+                                                                   ("minimal", "benchmarks.minimal_app:app"))}
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    if request(conn, "GET", "/ready")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not become ready within 60 s")
-                time.sleep(0.2)
-
-            timed(conn, "/predict", ITEM, 200)  # warm-up
-            single = timed(conn, "/predict", ITEM, args.requests)
-            batch = timed(conn, "/predict/batch", {"items": [ITEM] * 500}, 50)
-            drift = timed(conn, "/mlops/drift-check", {"items": [ITEM] * 500}, 50)
-
-            results: multiprocessing.Queue = multiprocessing.Queue()
-            workers = [multiprocessing.Process(target=client, args=(port, args.seconds, results))
-                       for _ in range(args.clients)]
-            started = time.perf_counter()
-            for worker in workers:
-                worker.start()
-            totals = [results.get(timeout=args.seconds + 30) for _ in workers]
-            elapsed = time.perf_counter() - started
-            for worker in workers:
-                worker.join(timeout=10)
+            conns = {name: wait_ready(port, process) for name, (process, port) in servers.items()}
+            for name, conn in conns.items():
+                timed(conn, "/predict", ITEM, 200)  # warm-up
+            single: dict[str, list[float]] = {name: [] for name in servers}
+            for _ in range(ROUNDS):  # interleaved, so both see the same machine load
+                for name, conn in conns.items():
+                    single[name] += timed(conn, "/predict", ITEM, args.requests // ROUNDS)
+            batch = timed(conns["yts"], "/predict/batch", {"items": [ITEM] * 500}, 50)
+            drift = timed(conns["yts"], "/mlops/drift-check", {"items": [ITEM] * 500}, 50)
+            throughput: dict[str, list[float]] = {name: [] for name in servers}
+            errors = 0
+            for _ in range(2):
+                for name, (_, port) in servers.items():
+                    rate, failed = concurrent_rate(port, args.clients, args.seconds / 2)
+                    throughput[name].append(rate)
+                    errors += failed if name == "yts" else 0
         finally:
-            server.terminate()
-            server.wait(timeout=15)
-    ok, errors = sum(t[0] for t in totals), sum(t[1] for t in totals)
-    print(f"single /predict over loopback HTTP: p50 {statistics.median(single):.2f} ms, "
-          f"p95 {sorted(single)[int(0.95 * len(single))]:.2f} ms ({args.requests} requests)")
-    print(f"{args.clients} concurrent clients, {args.seconds:.0f} s: {ok / elapsed:.0f} req/s, {errors} errors")
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait(timeout=15)
+    p50 = {name: statistics.median(values) for name, values in single.items()}
+    rate = {name: statistics.median(values) for name, values in throughput.items()}
+    print(f"single /predict over loopback HTTP, p50: yts {p50['yts']:.2f} ms, minimal app {p50['minimal']:.2f} ms, "
+          f"ratio {p50['yts'] / p50['minimal']:.2f} (p95 yts {sorted(single['yts'])[int(0.95 * len(single['yts']))]:.2f} ms;"
+          f" {args.requests} requests each, interleaved)")
+    print(f"{args.clients} concurrent clients: yts {rate['yts']:.0f} req/s ({errors} errors), minimal app "
+          f"{rate['minimal']:.0f} req/s, ratio {rate['yts'] / rate['minimal']:.2f}")
     print(f"/predict/batch of 500: p50 {statistics.median(batch):.2f} ms")
     print(f"/mlops/drift-check of 500: p50 {statistics.median(drift):.2f} ms")
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, 1 uvicorn worker, capture on")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, 1 uvicorn worker each, capture on")
     return 0
 
 
