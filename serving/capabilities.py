@@ -33,6 +33,42 @@ def installed_packages() -> dict[str, str | None]:
     return {key: package_version(name) for key, name in PACKAGES.items()}
 
 
+def module_installed(name: str) -> bool:
+    """Whether a module could be imported, without importing it."""
+    return importlib.util.find_spec(name) is not None
+
+
+PROMETHEUS_CONFIG = Path("deploy/monitoring/prometheus/prometheus.yml")
+GRAFANA_DASHBOARDS = Path("deploy/monitoring/grafana/dashboards")
+FEAST_REPO = Path("deploy/feast/feature_store.yaml")
+PREFECT_FLOW = Path("orchestration/prefect/retraining_flow.py")  # the original's; yts has none
+
+
+def capability_groups(root: Path, definitions: dict[str, Any]) -> dict[str, dict[str, bool]]:
+    """The original platform's five groups, answered for yts: Dagster stands where Prefect stood, and Dagster
+    data versions where DVC stood, each beside the original's keys (which stay, answered truthfully)."""
+    assets, jobs = set(definitions.get("assets", [])), set(definitions.get("jobs", []))
+    loads = bool(definitions.get("loads"))
+    return {
+        "experiment_tracking": {"mlflow_installed": module_installed("mlflow"),
+                                "wandb_installed": module_installed("wandb"),
+                                "dagster_mlflow_installed": module_installed("dagster_mlflow")},
+        "hpo": {"optuna_installed": module_installed("optuna"), "hpo_study_asset_present": "hpo_study" in assets},
+        "feature_store": {"dvc_project_present": (root / "dvc.yaml").is_file(),
+                          "feast_repo_present": (root / FEAST_REPO).is_file(),
+                          "dagster_data_versions": loads,
+                          "feature_snapshot_asset_present": "feature_snapshot" in assets},
+        "orchestration": {"prefect_installed": module_installed("prefect"),
+                          "prefect_flow_present": (root / PREFECT_FLOW).is_file(),
+                          "dagster_installed": module_installed("dagster"),
+                          "dagster_definitions_load": loads,
+                          "training_job_present": "training_job" in jobs},
+        "monitoring": {"prometheus_config_present": (root / PROMETHEUS_CONFIG).is_file(),
+                       "grafana_dashboards_present": any((root / GRAFANA_DASHBOARDS).glob("*.json")),
+                       "metrics_endpoint": True},
+    }
+
+
 def tracking_enabled() -> bool | str:
     """YTS_ENABLE_MLFLOW as training reads it; an unparseable value is reported, not raised."""
     try:

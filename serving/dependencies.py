@@ -29,7 +29,7 @@ def record_inputs(request: Request, run: LoadedRun, items: list[PredictRequest])
     if capture is None:
         return
     received = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    capture.add([{**item.model_dump(), "run_id": run.run_id, "received_at": received} for item in items])
+    capture.add([{**item.inputs(), "run_id": run.run_id, "received_at": received} for item in items])
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:

@@ -1,7 +1,8 @@
 """What the service records about its traffic: Prometheus metrics and payload capture.
 
-Metrics: labelled by route template, method and status, never the raw path (counted by the
-middleware in middleware.py).
+Metrics: the original platform's `http_requests_total` and `http_request_latency_seconds` (a histogram,
+so `_sum` exists), labelled `path` by route template, never the raw path (unmatched paths share one
+value), with method and status (counted by the middleware in middleware.py).
 
 Payload capture: accepted prediction inputs become JSON-lines batches in data/incoming/. Requests
 only append to a bounded in-memory buffer; a background thread writes it out. A batch is written
@@ -29,9 +30,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("yts_http_requests_total", "HTTP requests", ["route", "method", "status"],
+        # The original platform's series names (its dashboards and alerts query them), with more labels.
+        self.requests = Counter("http_requests_total", "HTTP requests by route template", ["path", "method", "status"],
                                 registry=self.registry)
-        self.latency = Histogram("yts_http_request_duration_seconds", "HTTP request latency", ["route", "method"],
+        self.latency = Histogram("http_request_latency_seconds", "HTTP request latency by route template",
+                                 ["path", "method"],
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
                                  registry=self.registry)
         self.predictions = Counter("yts_predictions_total", "Rows predicted", ["endpoint"], registry=self.registry)

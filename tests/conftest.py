@@ -104,3 +104,10 @@ def train_project(root: Path, *run_configs: dict | None) -> tuple[ProjectPaths, 
             results = [run_graph(instance, run_config=run_config) for run_config in run_configs]
     assert all(result.success for result in results)
     return ProjectPaths(root=root, artifact_dir=root / "artifacts"), [result.run_id for result in results]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two published runs (A, then B active), trained once per session on demo data. Copy before tampering."""
+    paths, (first, second) = train_project(tmp_path_factory.mktemp("trained"), None, another_training())
+    return {"root": paths.root, "a": first, "b": second}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dagster import AssetSelection
 
 from tests.conftest import another_training, run_graph, tree_hashes
 from yts_assets.cli.run import failure_reasons
@@ -16,7 +17,7 @@ from yts_assets.core.registry import load_registry, read_audit, rollback, verify
 from yts_assets.definitions import TRAINING_JOB, build_definitions
 from yts_assets.ml.dataset import read_processed
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.models import SupervisedModel
+from yts_assets.ml.models import ClusteringModel, SupervisedModel
 
 ASSET_NAMES = sorted(k.to_user_string() for k in build_definitions().resolve_job_def(TRAINING_JOB).asset_layer.selected_asset_keys)
 
@@ -57,6 +58,10 @@ def test_whole_graph_on_demo_data(project: ProjectPaths, instance):
     manifest = read_json(project.training_manifest)
     assert manifest["run_id"] == result.run_id
     assert manifest["data"]["source"] == "demo"
+    assert manifest["timestamp_utc"] == manifest["created_at"] and manifest["python_version"] == manifest["packages"]["python"]
+    assert manifest["data_sha256"] == manifest["data"]["data_sha256"] and manifest["data_path"] == manifest["data"]["path"]
+    assert manifest["artifact_hashes"] == {name: a["sha256"] for name, a in manifest["artifacts"].items()}
+    assert manifest["artifact_paths"] == {name: a["path"] for name, a in manifest["artifacts"].items()}
     assert set(manifest["packages"]) >= {"dagster", "pandas", "scikit-learn"}
     for name, artifact in manifest["artifacts"].items():
         assert sha256_file(Path(artifact["path"])) == artifact["sha256"], name
@@ -66,6 +71,11 @@ def test_whole_graph_on_demo_data(project: ProjectPaths, instance):
     registry = load_registry(project)
     assert registry["active_run_id"] == result.run_id
     assert verify_published_run(project, result.run_id) == []
+    [record] = registry["runs"]
+    assert record["timestamp_utc"] == manifest["timestamp_utc"] and record["training_config"] == manifest["training_config"]
+    for name, published in record["artifact_paths"].items():  # the immutable published copies
+        assert Path(published).parent == project.published_runs_dir / result.run_id
+        assert sha256_file(Path(published)) == manifest["artifact_hashes"][name], name
     snapshot = read_processed(project.feature_snapshot)
     assert snapshot["channel_id"].is_unique
     assert {"uploads", "category", "country", "age", "event_timestamp"} <= set(snapshot.columns)
@@ -99,6 +109,32 @@ def test_whole_graph_on_real_data(project: ProjectPaths, use_real_data: Path, in
     clustered = read_processed(project.clustered_channels)
     assert len(clustered) == 995 and clustered["archetype"].nunique() == 4
     assert load_registry(project)["active_run_id"] == result.run_id
+
+
+def test_the_original_training_variables_set_defaults_and_run_config_wins(project: ProjectPaths, instance,
+                                                                           monkeypatch):
+    for name, value in {"YTS_RANDOM_STATE": "7", "YTS_N_ESTIMATORS": "25", "YTS_MIN_SAMPLES_LEAF": "12",
+                        "YTS_N_CLUSTERS": "3", "YTS_DBSCAN_EPS": "0.5", "YTS_DBSCAN_MIN_SAMPLES": "6"}.items():
+        monkeypatch.setenv(name, value)
+    override = {"ops": {"clustering_bundle": {"config": {"kmeans_clusters": 5}}}}
+    selection = AssetSelection.assets("raw_youtube_stats", "processed_channels", "supervised_bundle", "clustering_bundle")
+    result = run_graph(instance, selection, override)
+    assert result.success, failure_messages(result)
+    paths = project.for_run(result.run_id)
+    supervised = SupervisedModel.load(paths.supervised_bundle)
+    assert supervised.config["random_seed"] == 7 and supervised.config["max_iter"] == 25
+    assert supervised.config["min_samples_leaf"] == 12
+    clustering = ClusteringModel.load(paths.clustering_bundle)
+    assert clustering.config == {"kmeans_clusters": 5, "dbscan_eps": 0.5, "dbscan_min_samples": 6, "random_seed": 7}
+    assert len(clustering.archetypes) == 5
+
+
+def test_variables_that_no_longer_apply_are_reported(monkeypatch):
+    from yts_assets.core import config
+
+    monkeypatch.setenv("YTS_TEST_SIZE", "0.2")
+    assert config.ignored_variables() == ["YTS_TEST_SIZE is set but no longer applies: every metric is 5-fold "
+                                          "cross-validated, so there is no hold-out"]
 
 
 @pytest.mark.slow

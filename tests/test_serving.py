@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.config import ServingConfig
-from tests.conftest import another_training, train_project
+from tests.servers import call, uvicorn_yts, wait_for
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import load_registry, rollback
 
 REPO = Path(__file__).resolve().parents[1]
 ITEM = {"uploads": 1200, "category": "Music", "country": "India", "age": 9}
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict:
-    """Two published runs (A, then B active), trained once for the module on demo data."""
-    paths, (first, second) = train_project(tmp_path_factory.mktemp("trained"), None, another_training())
-    return {"root": paths.root, "a": first, "b": second}
 
 
 @pytest.fixture
@@ -52,14 +40,6 @@ def make_config(paths: ProjectPaths, **overrides) -> ServingConfig:
 def client(paths):
     with TestClient(create_app(make_config(paths))) as test_client:
         yield test_client
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within the timeout")
-        time.sleep(0.05)
 
 
 def tamper(paths: ProjectPaths, run_id: str, name: str = "supervised_bundle.joblib") -> None:
@@ -108,12 +88,12 @@ def test_categories_match_case_insensitively_and_unknowns_warn(client):
 def test_batch_contract(client, trained):
     items = [ITEM, {**ITEM, "uploads": 50}, {**ITEM, "country": "Narnia"}]
     body = client.post("/predict/batch", json={"items": items}).json()
-    assert body["run_id"] == trained["b"] and len(body["predictions"]) == 3
+    assert body["run_id"] == trained["b"] and len(body["records"]) == 3
     single = client.post("/predict", json=ITEM).json()
-    assert body["predictions"][0]["predicted_growth"] == single["predicted_growth"]
+    assert body["records"][0]["predicted_growth"] == single["predicted_growth"]
     assert body["summary"]["count"] == 3 and body["summary"]["with_warnings"] == 1
-    mean = sum(p["predicted_earnings"] for p in body["predictions"]) / 3
-    assert body["summary"]["mean_predicted_earnings"] == pytest.approx(mean)
+    mean = sum(p["predicted_earnings"] for p in body["records"]) / 3
+    assert body["summary"]["avg_predicted_earnings"] == pytest.approx(mean)
 
 
 def test_simulate_contract(client):
@@ -121,8 +101,12 @@ def test_simulate_contract(client):
                                                   "uploads_min": 10, "uploads_max": 10000, "points": 5,
                                                   "scale": "log"}).json()
     uploads = [p["uploads"] for p in body["points"]]
-    assert len(uploads) == 5 and uploads[0] == pytest.approx(10) and uploads[-1] == pytest.approx(10000)
-    assert uploads[2] == pytest.approx(316.2, rel=0.05)
+    grid = np.expm1(np.linspace(np.log1p(10), np.log1p(10000), 5))  # evenly spaced in log1p, rounded
+    assert uploads == [round(u) for u in grid] and uploads[2] == 331
+    assert body["input"] == {"category": "Music", "country": "India", "age": 9, "uploads_min": 10,
+                             "uploads_max": 10000, "points": 5, "scale": "log"}
+    best = max(body["points"], key=lambda p: p["predicted_growth"])["uploads"]
+    assert body["best_uploads_by_growth"] == best
     point = client.post("/predict", json={**ITEM, "uploads": uploads[-1]}).json()
     assert body["points"][-1]["predicted_earnings"] == pytest.approx(point["predicted_earnings"])
 
@@ -130,16 +114,21 @@ def test_simulate_contract(client):
 def test_recommendation_contract(client):
     body = client.post("/predict/recommendation", json=ITEM).json()
     archetypes = client.get("/clusters/summary").json()["archetypes"]
-    assert body["archetype"] in archetypes
-    assert body["risk_level"] in {"low", "medium", "high"} and body["recommendations"]
-    odd = client.post("/predict/recommendation", json={**ITEM, "uploads": 5_000_000, "country": "Narnia"}).json()
-    assert odd["risk_level"] == "high" and any("unusual" in r for r in odd["recommendations"])
+    assert body["archetype"] == body["cluster"]["archetype"] == archetypes[body["cluster"]["cluster_id"]]
+    assert body["prediction"] == {k: body[k] for k in ("predicted_subscribers", "predicted_earnings", "predicted_growth")}
+    growth = body["prediction"]["predicted_growth"]
+    assert body["risk_level"] == ("high" if growth < 20_000 else "medium" if growth < 120_000 else "low")
+    assert body["recommendations"]
+    odd = client.post("/predict/recommendation", json={**ITEM, "uploads": 1_900_000, "country": "Narnia"}).json()
+    assert odd["drift_severity"] == "high" and any("unusual" in r for r in odd["recommendations"])
 
 
 def test_feature_importance_clusters_manifest_registry(client, trained):
     importance = client.get("/predict/feature-importance", params={"target": "growth", "top_n": 2}).json()
-    assert importance["target"] == "growth" and len(importance["features"]) == 2
-    assert importance["features"][0]["importance"] >= importance["features"][1]["importance"]
+    assert importance["target"] == "growth" and len(importance["records"]) == 2
+    assert importance["records"][0]["importance"] >= importance["records"][1]["importance"]
+    default = client.get("/predict/feature-importance").json()
+    assert default["target"] == "subscribers" and len(default["records"]) == 4  # top_n 15, four inputs
     assert client.get("/predict/feature-importance", params={"target": "views"}).status_code == 422
     assert client.get("/predict/feature-importance", params={"top_n": 0}).status_code == 422
     clusters = client.get("/clusters/summary").json()
@@ -150,9 +139,10 @@ def test_feature_importance_clusters_manifest_registry(client, trained):
 
 
 def test_drift_check_uses_the_shared_logic(client):
-    items = [ITEM] * 10 + [{**ITEM, "uploads": 9_000_000, "country": "Narnia"}]
+    items = [ITEM] * 10 + [{**ITEM, "uploads": 1_900_000, "country": "Narnia"}]
     body = client.post("/mlops/drift-check", json={"items": items, "z_threshold": 3, "min_category_frequency": 0.01}).json()
-    assert body["summary"]["total"] == 11 and body["records"][-1]["severity"] == "high"
+    assert body["summary"]["total_records"] == 11 and body["records"][-1]["severity"] == "high"
+    assert body["summary"]["high_severity_records"] == 1 and body["records"][-1]["warnings"]
     assert body["records"][0]["severity"] == "low"
     strict = client.post("/mlops/drift-check", json={"items": [ITEM], "min_category_frequency": 0.99}).json()
     assert strict["records"][0]["severity"] == "high"
@@ -169,8 +159,8 @@ def test_capabilities_and_metrics(client):
     client.post("/predict", json=ITEM)
     client.get("/no/such/path/12345")
     text = client.get("/metrics").text
-    assert 'yts_http_requests_total{method="POST",route="/predict",status="200"}' in text
-    assert 'route="unmatched"' in text and "12345" not in text
+    assert 'http_requests_total{method="POST",path="/predict",status="200"}' in text
+    assert 'path="unmatched"' in text and "12345" not in text
     assert "yts_model_ready 1.0" in text
 
 
@@ -181,7 +171,9 @@ def test_capabilities_and_metrics(client):
     ({**ITEM, "uploads": -1}, "uploads"),
     ({**ITEM, "uploads": "many"}, "uploads"),
     ({**ITEM, "age": 500}, "age"),
-    ({**ITEM, "upload": 3}, "upload"),
+    ({**ITEM, "uploads": 12.5}, "uploads"),
+    ({**ITEM, "uploads": 2_000_001}, "uploads"),
+    ({**ITEM, "age": 3.5}, "age"),
 ])
 def test_bad_predict_input_names_the_field(client, body, field):
     response = client.post("/predict", json=body)
@@ -296,36 +288,9 @@ def test_capture_buffer_is_bounded(paths):
     assert len(batch.read_text().splitlines()) == 5
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def call(port: int, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                 headers={"content-type": "application/json", **(headers or {})})
-    response = conn.getresponse()
-    return response.status, json.loads(response.read() or b"{}")
-
-
 @pytest.mark.slow
 def test_real_uvicorn_serves_and_swaps_without_failing_requests(paths, trained):
-    port = free_port()
-    env = {**os.environ, "YTS_PROJECT_ROOT": str(paths.root), "YTS_ARTIFACT_DIR": str(paths.artifact_dir),
-           "YTS_ADMIN_TOKEN": TOKEN, "YTS_REGISTRY_POLL_SECONDS": "0.1", "YTS_CAPTURE_DIR": str(paths.root / "incoming")}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1", "--port",
-                               str(port), "--log-level", "warning"], cwd=REPO, env=env)
-    try:
-        def ready() -> bool:
-            try:
-                return call(port, "GET", "/ready")[0] == 200
-            except OSError:
-                assert server.poll() is None, "uvicorn exited"
-                return False
-
-        wait_for(ready, timeout=30)
+    with uvicorn_yts(paths, YTS_ADMIN_TOKEN=TOKEN, YTS_REGISTRY_POLL_SECONDS="0.1") as port:
         status, body = call(port, "POST", "/predict", ITEM)
         assert status == 200 and body["run_id"] == trained["b"]
 
@@ -349,9 +314,6 @@ def test_real_uvicorn_serves_and_swaps_without_failing_requests(paths, trained):
             thread.join(timeout=10)
         assert outcomes and all(code == 200 for code, _ in outcomes)
         assert {run for _, run in outcomes} <= {trained["a"], trained["b"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
     captured = list((paths.root / "incoming").glob("capture-*.jsonl"))
     assert captured, "the capture buffer is flushed on shutdown"
 

@@ -34,6 +34,8 @@ def mlflow_client(paths: ProjectPaths):
 @pytest.mark.slow
 def test_tracked_run_reads_back_from_mlflow(project: ProjectPaths, instance, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "yts-contract")  # the original platform's variables
+    monkeypatch.setenv("YTS_EXPERIMENT_TAGS", "team=growth, stage = ci")
     result = run_graph(instance, tracking=ExperimentTracking(enabled=True))
     assert result.success, failure_reasons(result)
     manifest = read_json(project.training_manifest)
@@ -46,6 +48,8 @@ def test_tracked_run_reads_back_from_mlflow(project: ProjectPaths, instance, mon
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.tags["team"] == "growth" and run.data.tags["stage"] == "ci"
+    assert client.get_experiment(run.info.experiment_id).name == "yts-contract"
     assert run.data.params["train_cv_folds"] == "5" and run.data.params["hyperparameter_source"] == "defaults"
     assert run.data.params["earnings_max_iter"] == str(TrainingConfig().max_iter)
     for target, metrics in manifest["metrics"].items():
@@ -97,15 +101,24 @@ def test_tracking_off_imports_nothing_heavy_and_logs_nothing(project: ProjectPat
     assert read_json(project.training_manifest)["mlflow_run_id"] is None
 
 
-def test_an_unusable_store_fails_strict_runs_and_warns_otherwise(project: ProjectPaths, instance):
+def test_an_unusable_store_fails_strict_runs_and_warns_otherwise(project: ProjectPaths, instance, monkeypatch):
     bogus = "bogus-scheme://nowhere"
-    strict = run_graph(instance, tracking=ExperimentTracking(enabled=True, strict=True, tracking_uri=bogus))
+    monkeypatch.setenv("YTS_EXPERIMENT_TRACKING_STRICT", "true")  # the original's variable, as the default
+    strict = run_graph(instance, tracking=ExperimentTracking(enabled=True, tracking_uri=bogus))
     assert not strict.success
     assert any(f"MLflow tracking is on but the store {bogus} cannot be used" in message
                for _, message in failure_reasons(strict))
-    lenient = run_graph(instance, tracking=ExperimentTracking(enabled=True, tracking_uri=bogus))
+    lenient = run_graph(instance, tracking=ExperimentTracking(enabled=True, strict=False, tracking_uri=bogus))
     assert lenient.success and read_json(project.training_manifest)["mlflow_run_id"] is None
     assert "MLFLOW_TRACKING_URI" not in os.environ  # restored after the failed start
+
+
+def test_experiment_tags_must_be_key_value_pairs(monkeypatch):
+    from yts_assets.core import config
+
+    monkeypatch.setenv("YTS_EXPERIMENT_TAGS", "team=growth,oops")
+    with pytest.raises(config.ConfigError, match="YTS_EXPERIMENT_TAGS='team=growth,oops' is not valid: .*'oops'"):
+        config.EXPERIMENT_TAGS.get()
 
 
 def test_mlflow_flag_is_parsed_like_every_other_flag(monkeypatch):

@@ -26,11 +26,19 @@ class ExperimentTracking(ConfigurableResource):
     enabled: bool | None = Field(default=None, description="Track runs in MLflow; default YTS_ENABLE_MLFLOW.")
     tracking_uri: str | None = Field(default=None, description="Default MLFLOW_TRACKING_URI, else SQLite under "
                                                               "$YTS_ARTIFACT_DIR/mlflow/mlflow.db.")
-    experiment_name: str = "yts"
-    strict: bool = Field(default=False, description="Fail the run when the MLflow store cannot be used, instead of "
-                                                    "warning and running untracked.")
+    experiment_name: str | None = Field(default=None, description="Default MLFLOW_EXPERIMENT_NAME, else yts.")
+    strict: bool | None = Field(default=None, description="Fail the run when the MLflow store cannot be used, instead "
+                                                          "of warning and running untracked; default "
+                                                          "YTS_EXPERIMENT_TRACKING_STRICT, else false.")
     _mlflow_run_id: str | None = PrivateAttr(default=None)
     _previous_uri_env: str | None = PrivateAttr(default=None)
+
+    @property
+    def experiment(self) -> str:
+        return self.experiment_name or config.MLFLOW_EXPERIMENT_NAME.get() or "yts"
+
+    def is_strict(self) -> bool:
+        return self.strict if self.strict is not None else bool(config.EXPERIMENT_TRACKING_STRICT.get())
 
     def is_enabled(self) -> bool:
         return self.enabled if self.enabled is not None else bool(config.ENABLE_MLFLOW.get())
@@ -57,7 +65,7 @@ class ExperimentTracking(ConfigurableResource):
         except Exception as exc:  # noqa: BLE001 - any store failure is reported the same way
             config.MLFLOW_TRACKING_URI.set(self._previous_uri_env)
             message = f"MLflow tracking is on but the store {self.resolved_uri()[0]} cannot be used: {exc}"
-            if self.strict:
+            if self.is_strict():
                 raise ExperimentTrackingError(message) from exc
             context.log.warning(message + "; this run is not tracked")
 
@@ -71,15 +79,15 @@ class ExperimentTracking(ConfigurableResource):
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(uri)  # which also exports MLFLOW_TRACKING_URI; teardown restores it
-        if mlflow.get_experiment_by_name(self.experiment_name) is None:
+        if mlflow.get_experiment_by_name(self.experiment) is None:
             # current MLflow refuses the plain file store: SQLite metadata, explicit artifact folder
-            mlflow.create_experiment(self.experiment_name, artifact_location=artifact_root.as_uri())
+            mlflow.create_experiment(self.experiment, artifact_location=artifact_root.as_uri())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BetaWarning)
             helper = MlFlow(SimpleNamespace(
                 log=context.log, dagster_run=context.run, run_id=context.run.run_id,
-                resource_config={"experiment_name": self.experiment_name, "mlflow_tracking_uri": uri,
-                                 "extra_tags": {"yts_job": context.run.job_name}},
+                resource_config={"experiment_name": self.experiment, "mlflow_tracking_uri": uri,
+                                 "extra_tags": {**config.EXPERIMENT_TAGS.get(), "yts_job": context.run.job_name}},
             ))
         return helper.mlflow_run_id or mlflow.active_run().info.run_id
 

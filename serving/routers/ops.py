@@ -6,16 +6,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..schemas import HealthResponse, ReadyResponse
+
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthResponse)
 async def health(request: Request) -> dict[str, object]:
     run = request.app.state.store.current
     return {"status": "ok", "run_id": run.run_id if run else None}
 
 
-@router.get("/ready")
+@router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
 async def ready(request: Request) -> JSONResponse:
     store = request.app.state.store
     run = store.current
@@ -25,7 +27,7 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if store.ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def prometheus_metrics(request: Request) -> Response:
     state = request.app.state
     if state.capture:

@@ -17,6 +17,7 @@ from ..schemas import (
     RecommendationResponse,
     SimulateRequest,
     SimulateResponse,
+    unknown_field_warnings,
 )
 from ..store import LoadedRun
 
@@ -30,21 +31,22 @@ def unknown_warnings(unknown: list[str], category: str, country: str) -> list[st
             for name in unknown]
 
 
-def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> list[dict[str, object]]:
-    """One vectorized call for any number of rows; each row gets its own warnings."""
+def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> tuple[list[dict[str, object]], list[list[str]]]:
+    """One vectorized call for any number of rows: (rows with their own warnings, unseen inputs per row)."""
     model = run.supervised
     features = model.encode([i.uploads for i in items], [i.age for i in items],
                             [i.category for i in items], [i.country for i in items])
     predictions = model.predict_encoded(features)
     unknown = model.unknown_inputs(features)
-    return [{**{OUTPUT_NAMES[t]: float(values[index]) for t, values in predictions.items()},
-             "warnings": unknown_warnings(unknown[index], item.category, item.country)}
+    rows = [{**{OUTPUT_NAMES[t]: float(values[index]) for t, values in predictions.items()},
+             "warnings": unknown_field_warnings(item) + unknown_warnings(unknown[index], item.category, item.country)}
             for index, item in enumerate(items)]
+    return rows, unknown
 
 
 @router.post("", response_model=PredictResponse)
 async def predict_one(item: PredictRequest, run: ServingRun, request: Request) -> dict[str, object]:
-    [row] = predict_items(run, [item])
+    [row], _ = predict_items(run, [item])
     record_inputs(request, run, [item])
     request.app.state.metrics.predictions.labels("predict").inc()
     return {**row, "run_id": run.run_id}
@@ -52,35 +54,36 @@ async def predict_one(item: PredictRequest, run: ServingRun, request: Request) -
 
 @router.post("/batch", response_model=BatchResponse)
 async def predict_batch(body: BatchRequest, run: ServingRun, request: Request) -> dict[str, object]:
-    rows = predict_items(run, body.items)
+    rows, _ = predict_items(run, body.items)
     record_inputs(request, run, body.items)
     request.app.state.metrics.predictions.labels("batch").inc(len(rows))
-    summary = {"count": len(rows), "with_warnings": sum(1 for r in rows if r["warnings"])}
+    summary: dict[str, object] = {"count": len(rows), "with_warnings": sum(1 for r in rows if r["warnings"])}
     for name in OUTPUT_NAMES.values():
-        summary[f"mean_{name}"] = float(np.mean([r[name] for r in rows]))
-    return {"run_id": run.run_id, "predictions": rows, "summary": summary}
+        summary[f"avg_{name}"] = float(np.mean([r[name] for r in rows]))
+    return {"run_id": run.run_id, "records": rows, "summary": summary, "warnings": unknown_field_warnings(body)}
 
 
 @router.post("/simulate", response_model=SimulateResponse)
 async def predict_simulate(body: SimulateRequest, run: ServingRun, request: Request) -> dict[str, object]:
-    if body.scale == "log":
-        uploads = np.expm1(np.linspace(np.log1p(body.uploads_min), np.log1p(body.uploads_max), body.points))
-    else:
-        uploads = np.linspace(body.uploads_min, body.uploads_max, body.points)
+    uploads = body.upload_grid()
     count = len(uploads)
     model = run.supervised
     features = model.encode(uploads, np.full(count, body.age), [body.category] * count, [body.country] * count)
     predictions = model.predict_encoded(features)
-    points = [{"uploads": float(u), **{OUTPUT_NAMES[t]: float(v[i]) for t, v in predictions.items()}}
+    points = [{"uploads": int(u), **{OUTPUT_NAMES[t]: float(v[i]) for t, v in predictions.items()}}
               for i, u in enumerate(uploads)]
     request.app.state.metrics.predictions.labels("simulate").inc(count)
-    return {"run_id": run.run_id, "points": points,
-            "warnings": unknown_warnings(model.unknown_inputs(features[:1])[0], body.category, body.country)}
+    return {"run_id": run.run_id, "input": body.echo(), "points": points,
+            "best_uploads_by_growth": int(uploads[int(np.argmax(predictions["growth"]))]),
+            "best_uploads_by_earnings": int(uploads[int(np.argmax(predictions["earnings"]))]),
+            "warnings": unknown_field_warnings(body)
+            + unknown_warnings(model.unknown_inputs(features[:1])[0], body.category, body.country)}
 
 
 @router.post("/recommendation", response_model=RecommendationResponse)
 async def predict_recommendation(item: PredictRequest, run: ServingRun, request: Request) -> dict[str, object]:
-    [row] = predict_items(run, [item])
+    [row], [unseen] = predict_items(run, [item])
     record_inputs(request, run, [item])
     request.app.state.metrics.predictions.labels("recommendation").inc()
-    return {**row, "run_id": run.run_id, **recommend(run, item, row)}
+    prediction = {name: row[name] for name in OUTPUT_NAMES.values()}
+    return {**row, "run_id": run.run_id, "prediction": prediction, **recommend(run, item, prediction, unseen)}

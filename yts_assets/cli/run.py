@@ -151,6 +151,7 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
     run_id = result.run_id if result is not None else "(not started)"
     lines = [f"yts: run {run_id} {'SUCCEEDED' if succeeded else 'FAILED'} in {elapsed:.1f}s"]
     lines += [f"repaired: {line}" for line in repaired or []]
+    lines += [f"note: {line}" for line in config.ignored_variables()]
     lines += guarded(lambda: [data_source_line(result, paths, mode)], "data source")
     evaluations = result.get_asset_check_evaluations() if result is not None else []
     lines.append(f"checks ({len(evaluations)}):")

@@ -34,6 +34,17 @@ def parse_path(text: str) -> Path:
     return Path(text).expanduser()
 
 
+def parse_tags(text: str) -> dict[str, str]:
+    """`key=value,key=value`; blank items are skipped."""
+    tags = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected key=value items separated by commas, got {item!r}")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
 @dataclass(frozen=True)
 class Variable(Generic[T]):
     name: str
@@ -41,6 +52,7 @@ class Variable(Generic[T]):
     default: T | None
     meaning: str
     default_text: str = ""
+    not_applied: str = ""  # the original platform read it; why yts does not
 
     def raw(self) -> str | None:
         """The value as set, or None when unset or blank."""
@@ -81,6 +93,11 @@ PROJECT_ROOT = Variable("YTS_PROJECT_ROOT", parse_path, None, "project root; `da
 DATA_PATH = Variable("YTS_DATA_PATH", parse_path, None, "the Kaggle CSV; a missing file is an error, never a silent fallback",
                      "`data/Global YouTube Statistics.csv`, else demo data")
 ARTIFACT_DIR = Variable("YTS_ARTIFACT_DIR", parse_path, None, "where every output goes", "`<root>/artifacts`")
+MODEL_DIR = Variable("YTS_MODEL_DIR", parse_path, None, "where the active run's models are copied (canonical copies)",
+                     "`<artifact dir>/models`")
+REPORT_DIR = Variable("YTS_REPORT_DIR", parse_path, None, "where the active run's reports are copied, and drift reports go",
+                      "`<artifact dir>/reports`")
+MAP_DIR = Variable("YTS_MAP_DIR", parse_path, None, "where the active run's maps are copied", "`<artifact dir>/maps`")
 DAGSTER_HOME = Variable("DAGSTER_HOME", parse_path, None, "Dagster instance (runs, event log); `yts-run` sets it",
                         "`<root>/.dagster_home` for `yts-run`")
 # Dagster runs
@@ -95,9 +112,29 @@ INCOMING_MAX_FILE_BYTES = Variable("YTS_INCOMING_MAX_FILE_BYTES", int, 1 << 30,
                                    "largest payload batch the readers of `data/incoming/` accept (bytes)")
 INCOMING_MAX_LINE_BYTES = Variable("YTS_INCOMING_MAX_LINE_BYTES", int, 1 << 16,
                                    "longest line in a payload batch (bytes); longer lines are rejected")
+# Training (defaults of the `supervised_bundle` and `clustering_bundle` run config)
+RANDOM_STATE = Variable("YTS_RANDOM_STATE", int, None, "random seed of CV folds, models and clustering", "`42`")
+N_ESTIMATORS = Variable("YTS_N_ESTIMATORS", int, None, "boosting iterations (trees) per target: `max_iter`", "`60`")
+MIN_SAMPLES_LEAF = Variable("YTS_MIN_SAMPLES_LEAF", int, None, "smallest leaf of the boosted trees", "`20`")
+N_CLUSTERS = Variable("YTS_N_CLUSTERS", int, None, "KMeans archetypes", "`4`")
+DBSCAN_EPS = Variable("YTS_DBSCAN_EPS", float, None, "DBSCAN neighbourhood radius (scaled log space)", "`0.75`")
+DBSCAN_MIN_SAMPLES = Variable("YTS_DBSCAN_MIN_SAMPLES", int, None, "DBSCAN core-point neighbours", "`10`")
+TEST_SIZE = Variable("YTS_TEST_SIZE", float, None, "hold-out share of the original's single split", "unset",
+                     not_applied="no longer applies: every metric is 5-fold cross-validated, so there is no hold-out")
 # Tracking and tuning
 ENABLE_MLFLOW = Variable("YTS_ENABLE_MLFLOW", parse_bool, False, "track training runs in MLflow (`true`/`1`/`yes`/`on`)")
 MLFLOW_TRACKING_URI = Variable("MLFLOW_TRACKING_URI", str, None, "MLflow store", "SQLite at `artifacts/mlflow/mlflow.db`")
+MLFLOW_EXPERIMENT_NAME = Variable("MLFLOW_EXPERIMENT_NAME", str, "yts", "MLflow experiment of training runs")
+EXPERIMENT_TRACKING_STRICT = Variable("YTS_EXPERIMENT_TRACKING_STRICT", parse_bool, False,
+                                      "fail the run when tracking is on but its store cannot be used")
+EXPERIMENT_TAGS = Variable("YTS_EXPERIMENT_TAGS", parse_tags, {}, "tags of every tracked run: `key=value,key=value`",
+                           "none")
+ENABLE_WANDB = Variable("YTS_ENABLE_WANDB", parse_bool, False, "Weights & Biases tracking",
+                        not_applied="not yet: yts has no W&B integration; a run with it set says so and goes on")
+WANDB_PROJECT = Variable("WANDB_PROJECT", str, None, "W&B project",
+                         not_applied="not yet: read by W&B tracking, which yts does not have")
+WANDB_ENTITY = Variable("WANDB_ENTITY", str, None, "W&B entity",
+                        not_applied="not yet: read by W&B tracking, which yts does not have")
 OPTUNA_TRIALS = Variable("YTS_OPTUNA_TRIALS", int, 20, "new trials per Optuna study in `hpo_study`")
 OPTUNA_TIMEOUT_SECONDS = Variable("YTS_OPTUNA_TIMEOUT_SECONDS", float, 300.0, "time budget of all `hpo_study` studies")
 # Serving
@@ -116,5 +153,11 @@ VARIABLES: tuple[Variable, ...] = tuple(value for value in dict(globals()).value
 def variables_markdown() -> str:
     """The README's table of every variable."""
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{v.name}` | {v.shown_default} | {v.meaning} |" for v in VARIABLES]
+    lines += [f"| `{v.name}` | {v.shown_default} | {v.meaning}{f' (**{v.not_applied}**)' if v.not_applied else ''} |"
+              for v in VARIABLES]
     return "\n".join(lines)
+
+
+def ignored_variables() -> list[str]:
+    """One line for every variable that is set but that yts does not apply."""
+    return [f"{v.name} is set but {v.not_applied}" for v in VARIABLES if v.not_applied and v.is_set()]

@@ -7,6 +7,7 @@ import platform
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from .files import sha256_file
 from .paths import ProjectPaths
@@ -59,10 +60,11 @@ def build_manifest(paths: ProjectPaths, run_id: str, source: dict[str, object], 
             raise FileNotFoundError(f"artifact {name} is missing at {path}: materialize it before the manifest")
         artifacts[name] = {"path": str(path), "file": path.name, "sha256": sha256_file(path),
                            "bytes": path.stat().st_size}
-    return {
+    manifest = {
         "manifest_format": 1,
         "run_id": run_id,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
         "data": {"source": source["kind"], "path": source["path"], "data_sha256": source["sha256"],
                  "rows": source["rows"], "processed_sha256": artifacts["processed_channels"]["sha256"]},
         "training_config": training_metrics["config"],
@@ -73,4 +75,21 @@ def build_manifest(paths: ProjectPaths, run_id: str, source: dict[str, object], 
         "code_version": code_version(),
         "packages": package_versions(),
         "artifacts": artifacts,
+    }
+    return with_contract_keys(manifest)
+
+
+def with_contract_keys(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The original platform's top-level keys, derived from yts's structure (which stays beside them).
+    Also fills them in for manifests written before they existed."""
+    artifacts = manifest["artifacts"]
+    return {
+        **manifest,
+        "timestamp_utc": manifest.get("timestamp_utc", manifest["created_at"]),
+        "python_version": manifest.get("python_version", manifest["packages"].get("python") or "unknown"),
+        "platform": manifest.get("platform", "unknown"),
+        "data_path": manifest.get("data_path", manifest["data"]["path"]),
+        "data_sha256": manifest.get("data_sha256", manifest["data"]["data_sha256"]),
+        "artifact_hashes": {name: artifact["sha256"] for name, artifact in artifacts.items()},
+        "artifact_paths": {name: artifact["path"] for name, artifact in artifacts.items()},
     }

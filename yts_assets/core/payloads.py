@@ -30,17 +30,26 @@ PAYLOAD_COLUMNS = ("batch", "line", "uploads", "category", "country", "age")
 SAMPLE_SIZE = 10_000
 RAW_KEPT_CHARS = 2_000
 SKIP_CHUNK = 1 << 16
+MAX_UPLOADS = 2_000_000
 
 
 class ChannelInput(BaseModel):
-    """One prediction input, as the API accepts it. Blank strings are refused."""
+    """One prediction input, with the original platform's types and bounds. Blank strings are refused;
+    unknown fields are kept aside (`unknown_fields`) so the API can name them, never used."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+    model_config = ConfigDict(str_strip_whitespace=True, extra="allow")
 
-    uploads: float = Field(ge=0, le=10_000_000, allow_inf_nan=False, description="videos uploaded")
+    uploads: int = Field(ge=0, le=MAX_UPLOADS, description="videos uploaded")
     category: str = Field(min_length=1, max_length=100)
     country: str = Field(min_length=1, max_length=100)
-    age: float = Field(ge=0, le=100, allow_inf_nan=False, description="years since the channel was created")
+    age: int = Field(ge=0, le=100, description="years since the channel was created")
+
+    def inputs(self) -> dict[str, Any]:
+        """The four model inputs, without any unknown field."""
+        return {"uploads": self.uploads, "category": self.category, "country": self.country, "age": self.age}
+
+    def unknown_fields(self) -> list[str]:
+        return list(self.model_extra or ())
 
 
 class UnreadableBatch(Exception):
@@ -148,7 +157,7 @@ def stream_batch(path: Path, limits: ReadLimits, on_accepted: Callable[[dict[str
                 except ValidationError as error:
                     reason, raw = validation_reason(error), text[:RAW_KEPT_CHARS]
                 else:
-                    accepted = {"batch": path.name, "line": number, **record.model_dump()}
+                    accepted = {"batch": path.name, "line": number, **record.inputs()}
                     scan.accepted += 1
                     if len(scan.sample) < sample_size:
                         scan.sample.append(accepted)

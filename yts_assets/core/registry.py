@@ -45,9 +45,14 @@ def load_registry(paths: ProjectPaths) -> dict[str, Any]:
     if not paths.model_registry.is_file():
         return empty_registry()
     try:
-        return read_json(paths.model_registry)
+        registry = read_json(paths.model_registry)
     except json.JSONDecodeError as exc:
         raise RegistryError(f"{paths.model_registry} is not valid JSON ({exc}); restore it from a backup") from exc
+    for record in registry["runs"]:  # records written before the original's keys were kept
+        record.setdefault("timestamp_utc", record.get("registered_at"))
+        record.setdefault("artifact_paths", {})
+        record.setdefault("training_config", {})
+    return registry
 
 
 def read_audit(paths: ProjectPaths) -> list[dict[str, Any]]:
@@ -182,9 +187,14 @@ def _publish_files(paths: ProjectPaths, manifest: dict[str, Any]) -> Path:
     return target
 
 
-def _run_record(manifest: dict[str, Any], manifest_sha256: str, status: str, reason: str, actor: str) -> dict[str, Any]:
+def _run_record(manifest: dict[str, Any], manifest_sha256: str, status: str, reason: str, actor: str,
+                published: Path) -> dict[str, Any]:
+    """`published`: the folder holding the run's files (its own, or for an unchanged run the identical one's)."""
     return {
         "run_id": manifest["run_id"],
+        "timestamp_utc": manifest["created_at"],
+        "artifact_paths": {name: str(published / artifact["file"]) for name, artifact in manifest["artifacts"].items()},
+        "training_config": manifest["training_config"],
         "manifest_sha256": manifest_sha256,
         "registered_at": utc_now(),
         "status": status,
@@ -368,14 +378,15 @@ def register_run(paths: ProjectPaths, manifest: dict[str, Any], *, promote: bool
         same_as = _identical_active(paths, registry, manifest) if record is None else None
         if same_as is not None:
             why = f"identical to the active run {same_as}: same data, configuration, code and model bytes"
-            registry["runs"].append({**_run_record(manifest, "", "unchanged", why, actor), "same_as": same_as,
+            registry["runs"].append({**_run_record(manifest, "", "unchanged", why, actor, run_dir(paths, same_as)),
+                                     "same_as": same_as,
                                      "path": None})
             _commit(paths, registry, _unchanged_audit(registry, "unchanged", run_id, why, actor))
             return registry
         if record is None:
             published = _publish_files(paths, manifest)
             record = _run_record(manifest, sha256_file(published / PUBLISHED_MANIFEST),
-                                 "promoted" if promote else "candidate", reason, actor)
+                                 "promoted" if promote else "candidate", reason, actor, published)
             if compared_with is not False:
                 record["compared_with"] = compared_with
             registry["runs"].append(record)
@@ -401,8 +412,9 @@ def record_rejection(paths: ProjectPaths, run_id: str, failing_checks: list[dict
         if record is not None and record["status"] != "rejected":
             raise RegistryError(f"run {run_id} is already {record['status']}; it cannot be rejected afterwards")
         if record is None:
-            record = {"run_id": run_id, "registered_at": utc_now(), "status": "rejected", "actor": actor,
-                      "failing_checks": [], "reason": ""}
+            now = utc_now()
+            record = {"run_id": run_id, "timestamp_utc": now, "artifact_paths": {}, "training_config": {},
+                      "registered_at": now, "status": "rejected", "actor": actor, "failing_checks": [], "reason": ""}
             registry["runs"].append(record)
         known = {c["check"] for c in record["failing_checks"]}
         new = [{"check": f["check"], "description": f["why"]} for f in failing_checks if f["check"] not in known]

@@ -75,6 +75,7 @@ def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple
     table = pd.DataFrame({
         "channel_id": processed["youtuber"].astype(str).map(channel_id),
         "youtuber": processed["youtuber"],
+        "category": processed["category"],
         **{name: processed[column] for name, column in CLUSTER_INPUTS.items()},
         "growth_known": processed["growth_target"].notna(),
         "kmeans_cluster": kmeans.labels_,
@@ -106,6 +107,8 @@ def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: l
             "size": int(len(members)),
             "share": round(len(members) / len(table), 4),
             "median": {name: _float_or_none(members[name].median()) for name in CLUSTER_INPUTS},
+            "mean": {name: _float_or_none(members[name].mean()) for name in CLUSTER_INPUTS},
+            "dominant_category": _dominant(members["category"]),
             "centroid_z": {name: round(float(z), 3) for name, z in zip(CLUSTER_INPUTS, centroids_z[cluster])},
             "growth_known_share": round(float(members["growth_known"].mean()), 4) if len(members) else 0.0,
         })
@@ -114,3 +117,11 @@ def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: l
 
 def _float_or_none(value: float) -> float | None:
     return None if pd.isna(value) else float(value)
+
+
+def _dominant(values: pd.Series) -> str | None:
+    """The most frequent value (ties: alphabetical first), None when there is none."""
+    counts = values.dropna().value_counts()
+    if counts.empty:
+        return None
+    return str(sorted(counts[counts == counts.max()].index)[0])

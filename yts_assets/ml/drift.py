@@ -1,6 +1,6 @@
 """Drift of prediction inputs against the training baseline, shared by Dagster and the API.
 
-Per record (the original platform's contract): z-scores of numeric inputs against the
+Per record (the original platform's contract: `index`, `warnings`, `severity`): z-scores of numeric inputs against the
 baseline mean and std, baseline frequency of each categorical value, and a severity. Per
 batch: a population stability index (PSI) for each feature over the baseline's bins.
 Everything is vectorized: 500 records take a few milliseconds.
@@ -108,6 +108,8 @@ def drift_report(records: Sequence[Mapping[str, Any]], baseline: Mapping[str, An
     medium_signal = high_share > thresholds.max_high_severity_share / 2 or (psi_counts and any(
         v > thresholds.psi_threshold / 2 + noise_floor.get(k, 0.0) for k, v in psi_by_feature.items()))
     summary = {
+        "total_records": total,
+        "high_severity_records": high,
         "total": total,
         "severity_counts": {s: int((severity_index == i).sum()) for i, s in enumerate(SEVERITIES)},
         "high_severity_count": high,
@@ -140,6 +142,7 @@ def _record_details(records: Sequence[Mapping[str, Any]], numeric_names: list[st
             "severity": SEVERITIES[severity_index[i]],
             "z_scores": dict(zip(numeric_names, rounded[i])),
             "category_frequency": {name: frequencies[name][i] for name in categorical_names},
+            "warnings": flags,
             "flags": flags,
         })
     return details

@@ -247,15 +247,30 @@ class ClusteringModel(_SavedModel):
     growth_handling: str
     config: dict[str, Any] = field(default_factory=dict)
 
+    def cluster_ids(self, values: np.ndarray) -> list[int]:
+        """KMeans cluster for rows of (uploads, subscribers, earnings, growth) in raw units."""
+        logs, _ = cluster_logs(values, growth_fill=self.growth_fill_log1p)
+        return [int(label) for label in self.kmeans.predict(self.scaler.transform(logs))]
+
     def assign(self, values: np.ndarray) -> list[str]:
         """Archetype for rows of (uploads, subscribers, earnings, growth) in raw units."""
-        logs, _ = cluster_logs(values, growth_fill=self.growth_fill_log1p)
-        labels = self.kmeans.predict(self.scaler.transform(logs))
-        return [self.archetypes[label] for label in labels]
+        return [self.archetypes[label] for label in self.cluster_ids(values)]
 
     def medians(self, archetype: str) -> ArchetypeMedians:
         profile = next(p for p in self.profiles if p["archetype"] == archetype)
         return ArchetypeMedians(**profile["median"])
+
+    def summary_records(self) -> list[dict[str, Any]]:
+        """One row per cluster in the original's shape (means, dominant category), medians beside them.
+        Runs trained before means were profiled answer null for them."""
+        rows = []
+        for cluster, profile in enumerate(self.profiles):
+            mean, median = profile.get("mean", {}), profile["median"]
+            rows.append({"cluster_id": profile.get("cluster", cluster), "archetype": profile["archetype"],
+                         "size": profile["size"], **{f"avg_{k}": mean.get(k) for k in median},
+                         "dominant_category": profile.get("dominant_category"),
+                         **{f"median_{k}": v for k, v in median.items()}})
+        return rows
 
     def profile_rows(self) -> list[dict[str, Any]]:
         """One flat row per archetype: name, size and the median of every clustering input."""

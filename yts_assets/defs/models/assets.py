@@ -1,6 +1,8 @@
 """Model assets: supervised regressors, clustering, and the metrics report."""
 
 
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -23,17 +25,23 @@ from ...tracking import ExperimentTracking
 from ..conditions import AFTER_UPSTREAM_PASSES, AFTER_UPSTREAM_PASSES_HPO_OPTIONAL
 
 GROUP = "models"
+T = TypeVar("T")
 TRAINING_DEFAULTS = TrainingConfig()
 CLUSTERING_DEFAULTS = ClusteringConfig()
 
 
+def env_default(variable: env.Variable, built_in: object) -> str:
+    return f"Default {variable.name}, else {built_in}."
+
+
 class SupervisedConfig(Config):
     cv_folds: int = TRAINING_DEFAULTS.cv_folds
-    random_seed: int = TRAINING_DEFAULTS.random_seed
-    max_iter: int = TRAINING_DEFAULTS.max_iter
+    random_seed: int | None = Field(default=None, description=env_default(env.RANDOM_STATE, TRAINING_DEFAULTS.random_seed))
+    max_iter: int | None = Field(default=None, description=env_default(env.N_ESTIMATORS, TRAINING_DEFAULTS.max_iter))
     learning_rate: float = TRAINING_DEFAULTS.learning_rate
     max_leaf_nodes: int = TRAINING_DEFAULTS.max_leaf_nodes
-    min_samples_leaf: int = TRAINING_DEFAULTS.min_samples_leaf
+    min_samples_leaf: int | None = Field(default=None, description=env_default(env.MIN_SAMPLES_LEAF,
+                                                                               TRAINING_DEFAULTS.min_samples_leaf))
     l2_regularization: float = TRAINING_DEFAULTS.l2_regularization
 
 
@@ -42,14 +50,30 @@ class HpoConfig(Config):
     timeout_seconds: float | None = Field(default=None, gt=0, description="Budget for all studies; default "
                                                                           "YTS_OPTUNA_TIMEOUT_SECONDS or 300.")
     cv_folds: int = TRAINING_DEFAULTS.cv_folds
-    random_seed: int = TRAINING_DEFAULTS.random_seed
+    random_seed: int | None = Field(default=None, description=env_default(env.RANDOM_STATE, TRAINING_DEFAULTS.random_seed))
 
 
 class ClusteringRunConfig(Config):
-    kmeans_clusters: int = CLUSTERING_DEFAULTS.kmeans_clusters
-    dbscan_eps: float = CLUSTERING_DEFAULTS.dbscan_eps
-    dbscan_min_samples: int = CLUSTERING_DEFAULTS.dbscan_min_samples
-    random_seed: int = CLUSTERING_DEFAULTS.random_seed
+    kmeans_clusters: int | None = Field(default=None, description=env_default(env.N_CLUSTERS,
+                                                                              CLUSTERING_DEFAULTS.kmeans_clusters))
+    dbscan_eps: float | None = Field(default=None, description=env_default(env.DBSCAN_EPS, CLUSTERING_DEFAULTS.dbscan_eps))
+    dbscan_min_samples: int | None = Field(default=None, description=env_default(env.DBSCAN_MIN_SAMPLES,
+                                                                                 CLUSTERING_DEFAULTS.dbscan_min_samples))
+    random_seed: int | None = Field(default=None, description=env_default(env.RANDOM_STATE,
+                                                                          CLUSTERING_DEFAULTS.random_seed))
+
+
+def resolved(run_config: dict[str, object], cls: type[T], variables: dict[str, env.Variable]) -> T:
+    """Run config first, then the original platform's environment variables, then the built-in defaults."""
+    values = {name: variable.get() for name, variable in variables.items()}
+    values.update({name: value for name, value in run_config.items() if value is not None})
+    return cls(**{name: value for name, value in values.items() if value is not None})
+
+
+TRAINING_VARIABLES = {"random_seed": env.RANDOM_STATE, "max_iter": env.N_ESTIMATORS,
+                      "min_samples_leaf": env.MIN_SAMPLES_LEAF}
+CLUSTERING_VARIABLES = {"random_seed": env.RANDOM_STATE, "kmeans_clusters": env.N_CLUSTERS,
+                        "dbscan_eps": env.DBSCAN_EPS, "dbscan_min_samples": env.DBSCAN_MIN_SAMPLES}
 
 
 @asset(
@@ -65,7 +89,8 @@ class ClusteringRunConfig(Config):
 def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
     processed_csv = input_paths(context, settings, "processed_channels").processed_csv
-    training = TrainingConfig(cv_folds=config.cv_folds, random_seed=config.random_seed)
+    training = resolved({"cv_folds": config.cv_folds, "random_seed": config.random_seed}, TrainingConfig,
+                        {"random_seed": env.RANDOM_STATE})
     n_trials = config.n_trials or env.OPTUNA_TRIALS.get()
     timeout = config.timeout_seconds or env.OPTUNA_TIMEOUT_SECONDS.get()
     paths.optuna_storage.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +126,7 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
     paths = output_paths(context, settings)
     processed_csv = input_paths(context, settings, "processed_channels").processed_csv
     processed = read_processed(processed_csv)
-    training = TrainingConfig(**config.model_dump())
+    training = resolved(config.model_dump(), TrainingConfig, TRAINING_VARIABLES)
     study_run = producing_run(context, "hpo_study")
     study_path = settings.paths().for_run(study_run).optuna_study if study_run else None
     study = read_json(study_path) if study_path and study_path.is_file() else None
@@ -143,7 +168,7 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
 def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
     processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
-    model, table = train_clustering(processed, ClusteringConfig(**config.model_dump()))
+    model, table = train_clustering(processed, resolved(config.model_dump(), ClusteringConfig, CLUSTERING_VARIABLES))
     digest = model.save(paths.clustering_bundle)
     table_digest = write_csv(paths.clustered_channels, table)
     profiles = pd.DataFrame(model.profile_rows())
