@@ -10,6 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 
 from .schemas import PredictRequest
+
+INPUT_FIELDS = frozenset(PredictRequest.model_fields)  # never the unknown fields a client sent
 from .store import LoadedRun
 
 
@@ -29,7 +31,7 @@ def record_inputs(request: Request, run: LoadedRun, items: list[PredictRequest])
     if capture is None:
         return
     received = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    capture.add([{**item.inputs(), "run_id": run.run_id, "received_at": received} for item in items])
+    capture.add([{**item.model_dump(include=INPUT_FIELDS), "run_id": run.run_id, "received_at": received} for item in items])
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:

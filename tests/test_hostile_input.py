@@ -124,7 +124,7 @@ def test_oversized_bodies_get_413(client, caplog):
         assert_refused(response, caplog)
         assert response.status_code == 413 and f"{MAX_BODY_BYTES} bytes" in response.json()["detail"]
     assert client.post("/predict/batch", json={"items": [ITEM] * 500}).status_code == 200  # the largest batch
-    assert 'route="/predict/batch",status="413"' in client.get("/metrics").text
+    assert 'path="/predict/batch",status="413"' in client.get("/metrics").text
 
 
 def test_unexpected_errors_answer_a_short_json_500_and_are_logged(tmp_path, caplog):

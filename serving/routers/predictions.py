@@ -39,7 +39,8 @@ def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> tuple[list
     predictions = model.predict_encoded(features)
     unknown = model.unknown_inputs(features)
     rows = [{**{OUTPUT_NAMES[t]: float(values[index]) for t, values in predictions.items()},
-             "warnings": unknown_field_warnings(item) + unknown_warnings(unknown[index], item.category, item.country)}
+             "warnings": (unknown_field_warnings(item) if item.model_extra else [])
+             + unknown_warnings(unknown[index], item.category, item.country)}
             for index, item in enumerate(items)]
     return rows, unknown
 
