@@ -297,6 +297,11 @@ class PromoteRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class RegistryChange(BaseModel):
+    active_run_id: str | None
+    serving_run_id: str | None = Field(description="the run this process serves after reloading")
+
+
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)

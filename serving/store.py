@@ -6,8 +6,11 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from yts_assets.core.paths import ProjectPaths
@@ -16,6 +19,16 @@ from yts_assets.ml.models import PROBE_ROW, ClusteringModel, SupervisedModel
 
 log = logging.getLogger("yts.serving")
 RETRY_SECONDS = 10.0
+MAP_ARTIFACTS = ("influence_map", "earnings_choropleth", "category_dominance_map")
+
+
+@dataclass(frozen=True)
+class RunInsights:
+    """The analytics tables (`channel_insights.json`) and the three map pages of a run, from its verified bytes."""
+
+    tables: Mapping[str, Any]
+    maps: Mapping[str, str]  # artifact name -> HTML
+    etags: Mapping[str, str]  # artifact name -> the sha256 its manifest records
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,7 @@ class LoadedRun:
     clustering: ClusteringModel
     baseline: dict[str, Any]
     loaded_at: str
+    insights: RunInsights | None = None  # None: the run was published before analytics and maps were assets
 
 
 @dataclass
@@ -63,7 +77,25 @@ def load_published_run(paths: ProjectPaths, run_id: str) -> LoadedRun:
         clustering=clustering,
         baseline=json.loads(checked("training_baseline")),
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        insights=load_insights(folder, manifest),
     )
+
+
+def load_insights(folder: Path, manifest: dict[str, Any]) -> RunInsights | None:
+    """The run's analytics and maps, read once from the bytes its manifest hashes; None for a run published
+    without them (it still serves predictions)."""
+    artifacts = manifest["artifacts"]
+    names = ("channel_insights", *MAP_ARTIFACTS)
+    if not any(name in artifacts for name in names):
+        return None
+    missing = [name for name in names if name not in artifacts]
+    if missing:
+        raise RegistryError(f"run {manifest['run_id']}'s manifest lists channel insights and maps without "
+                            f"{', '.join(missing)}")
+    tables = json.loads(read_verified(folder, artifacts["channel_insights"]))
+    maps = {name: read_verified(folder, artifacts[name]).decode("utf-8") for name in MAP_ARTIFACTS}
+    return RunInsights(tables=MappingProxyType(tables), maps=MappingProxyType(maps),
+                       etags=MappingProxyType({name: artifacts[name]["sha256"] for name in names}))
 
 
 class ModelStore:

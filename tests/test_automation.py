@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -24,9 +25,22 @@ from yts_assets.resources import GatePolicyResource, YtsSettings
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="module")
+def trained_on_real_data(tmp_path_factory, real_csv: Path, instance) -> Path:
+    """One training run on the real data for the module; each test gets a copy of its project."""
+    root = tmp_path_factory.mktemp("real-trained")
+    (root / "data").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("YTS_PROJECT_ROOT", str(root))
+        patch.setenv("YTS_ARTIFACT_DIR", str(root / "artifacts"))
+        patch.setenv("YTS_DATA_PATH", str(real_csv))
+        assert run_graph(instance).success
+    return root
+
+
 @pytest.fixture
-def trained(project: ProjectPaths, use_real_data, instance) -> ProjectPaths:
-    assert run_graph(instance).success
+def trained(project: ProjectPaths, use_real_data, trained_on_real_data: Path) -> ProjectPaths:
+    shutil.copytree(trained_on_real_data, project.root, dirs_exist_ok=True)
     return project
 
 
@@ -187,6 +201,6 @@ def test_graph_runs_under_the_multiprocess_executor(project: ProjectPaths, tmp_p
     assert completed.returncode == 0, completed.stderr[-3000:]
     log = completed.stdout + completed.stderr
     assert "Executing steps using multiprocess executor" in log
-    assert log.count("STEP_WORKER_STARTED") == 14  # every asset and check group in its own process
+    assert log.count("STEP_WORKER_STARTED") == 16  # every asset and check group in its own process
     registry = load_registry(project)
     assert registry["active_run_id"] and registry["runs"][0]["status"] == "promoted"

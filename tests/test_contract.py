@@ -9,10 +9,14 @@ import re
 import shutil
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from serving.app import create_app
+from serving.config import ServingConfig
 from tests import contract
-from tests.servers import call, request, uvicorn_yts
+from tests.servers import request as http_request
+from tests.servers import uvicorn_yts
 from yts_assets.core.paths import ProjectPaths
 
 ITEM = {"uploads": 1200, "category": "Music", "country": "India", "age": 9}
@@ -53,12 +57,35 @@ def contract_text() -> str:
     return contract.CONTRACT_PATH.read_text()
 
 
-@pytest.fixture(scope="module")
-def server(trained, tmp_path_factory):
+class Api:
+    """One way to reach the API: `request(method, path, body) -> (status, content type, body bytes)`."""
+
+    def __init__(self, send) -> None:  # noqa: ANN001
+        self.send = send
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, str, bytes]:
+        return self.send(method, path, body)
+
+    def call(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+        status, _, data = self.send(method, path, body)
+        return status, json.loads(data or b"{}")
+
+
+@pytest.fixture(scope="module", params=["asgi", pytest.param("uvicorn", marks=pytest.mark.slow)])
+def api(request, trained, tmp_path_factory):
+    """The same suite in-process (fast) and against a real uvicorn on 127.0.0.1 (slow)."""
     root = tmp_path_factory.mktemp("contract") / "project"
     shutil.copytree(trained["root"], root)
-    with uvicorn_yts(ProjectPaths(root=root, artifact_dir=root / "artifacts"), YTS_CAPTURE_ENABLED="false") as port:
-        yield port
+    paths = ProjectPaths(root=root, artifact_dir=root / "artifacts")
+    if request.param == "uvicorn":
+        with uvicorn_yts(paths, YTS_CAPTURE_ENABLED="false") as port:
+            yield Api(lambda method, path, body: http_request(port, method, path, body))
+        return
+    with TestClient(create_app(ServingConfig(paths=paths, capture_enabled=False))) as client:
+        def send(method: str, path: str, body: object) -> tuple[int, str, bytes]:
+            response = client.request(method, path, json=body)
+            return response.status_code, response.headers.get("content-type", ""), response.content
+        yield Api(send)
 
 
 def test_the_mirror_covers_every_endpoint_and_field_of_the_contract(contract_text):
@@ -75,10 +102,10 @@ def test_the_mirror_covers_every_endpoint_and_field_of_the_contract(contract_tex
 
 
 @pytest.mark.parametrize("endpoint", [pytest.param(e, marks=pytest.mark.slow) if e in SLOW else e for e in CALLS])
-def test_endpoint_answers_the_original_shape(server, endpoint):
+def test_endpoint_answers_the_original_shape(api, endpoint):
     method, _ = endpoint.split(" ", 1)
     path, body = CALLS[endpoint]
-    status, content_type, data = request(server, method, path, body)
+    status, content_type, data = api.request(method, path, body)
     assert status == 200, (endpoint, data[:500])
     shape = contract.ENDPOINTS[endpoint]
     if shape == contract.HTML:
@@ -89,19 +116,19 @@ def test_endpoint_answers_the_original_shape(server, endpoint):
         shape.model_validate_json(data)
 
 
-def test_unknown_fields_are_accepted_and_named(server):
-    status, body = call(server, "POST", "/predict", {**ITEM, "channel_name": "x", "upload": 3})
+def test_unknown_fields_are_accepted_and_named(api):
+    status, body = api.call("POST", "/predict", {**ITEM, "channel_name": "x", "upload": 3})
     assert status == 200
     assert body["warnings"] == ["unknown field 'channel_name' was ignored", "unknown field 'upload' was ignored"]
-    status, plain = call(server, "POST", "/predict", ITEM)
+    status, plain = api.call("POST", "/predict", ITEM)
     assert {k: body[k] for k in plain if k != "warnings"} == {k: plain[k] for k in plain if k != "warnings"}
-    status, batch = call(server, "POST", "/predict/batch", {"items": [{**ITEM, "extra": 1}], "client": "v1"})
+    status, batch = api.call("POST", "/predict/batch", {"items": [{**ITEM, "extra": 1}], "client": "v1"})
     assert status == 200 and batch["warnings"] == ["unknown field 'client' was ignored"]
     assert batch["records"][0]["warnings"] == ["unknown field 'extra' was ignored"]
-    status, drift = call(server, "POST", "/mlops/drift-check", {"items": [{**ITEM, "extra": 1}], "mode": "x"})
+    status, drift = api.call("POST", "/mlops/drift-check", {"items": [{**ITEM, "extra": 1}], "mode": "x"})
     assert status == 200 and drift["warnings"] == ["unknown field 'mode' was ignored",
                                                    "items[0]: unknown field 'extra' was ignored"]
-    status, many = call(server, "POST", "/predict", {**ITEM, **{f"k{i}" * 40: i for i in range(30)}})
+    status, many = api.call("POST", "/predict", {**ITEM, **{f"k{i}" * 40: i for i in range(30)}})
     assert status == 200 and len(many["warnings"]) == 11 and many["warnings"][-1] == "20 more unknown fields were ignored"
     assert all(len(w) < 120 for w in many["warnings"])
 
@@ -123,8 +150,8 @@ def test_unknown_fields_are_accepted_and_named(server):
     ("/mlops/drift-check", {"items": [ITEM], "z_threshold": 10.5}, "z_threshold"),
     ("/mlops/drift-check", {"items": [ITEM], "min_category_frequency": 1.5}, "min_category_frequency"),
 ])
-def test_bounds_are_the_originals_and_errors_name_the_field(server, path, body, field):
-    status, answer = call(server, "POST", path, body)
+def test_bounds_are_the_originals_and_errors_name_the_field(api, path, body, field):
+    status, answer = api.call("POST", path, body)
     assert status == 422 and field in json.dumps(answer["detail"])
 
 
@@ -135,37 +162,37 @@ def test_bounds_are_the_originals_and_errors_name_the_field(server, path, body, 
     ("/data/processed-sample?limit=1001", 422), ("/analytics/category-performance?top_n=2", 422),
     ("/analytics/category-performance?top_n=30", 200), ("/analytics/category-performance?top_n=31", 422),
 ])
-def test_query_bounds(server, query, status):
-    assert request(server, "GET", query)[0] == status
+def test_query_bounds(api, query, status):
+    assert api.request("GET", query)[0] == status
 
 
-def test_defaults_are_the_originals(server):
-    assert call(server, "GET", "/predict/feature-importance")[1]["target"] == "subscribers"
-    assert len(call(server, "GET", "/data/raw-sample")[1]["records"]) == 10
-    assert len(call(server, "GET", "/data/processed-sample")[1]["records"]) == 10
-    drift = call(server, "POST", "/mlops/drift-check", {"items": [ITEM]})[1]
+def test_defaults_are_the_originals(api):
+    assert api.call("GET", "/predict/feature-importance")[1]["target"] == "subscribers"
+    assert len(api.call("GET", "/data/raw-sample")[1]["records"]) == 10
+    assert len(api.call("GET", "/data/processed-sample")[1]["records"]) == 10
+    drift = api.call("POST", "/mlops/drift-check", {"items": [ITEM]})[1]
     assert drift["summary"]["settings"]["z_threshold"] == 3.0
     assert drift["summary"]["settings"]["min_category_frequency"] == 0.01
 
 
-def test_simulation_both_forms(server):
-    status, original = call(server, "POST", "/predict/simulate", SIMULATION)
+def test_simulation_both_forms(api):
+    status, original = api.call("POST", "/predict/simulate", SIMULATION)
     assert status == 200 and original["input"] == SIMULATION
     assert [p["uploads"] for p in original["points"]] == list(range(100, 1001, 100))
     best = max(original["points"], key=lambda p: p["predicted_earnings"])
     assert original["best_uploads_by_earnings"] == best["uploads"]
-    status, single = call(server, "POST", "/predict", {**ITEM, "uploads": 300})
+    status, single = api.call("POST", "/predict", {**ITEM, "uploads": 300})
     assert original["points"][2]["predicted_growth"] == single["predicted_growth"]
     ours = {"category": "Music", "country": "India", "age": 9, "uploads_min": 100, "uploads_max": 1000, "points": 10}
-    status, linear = call(server, "POST", "/predict/simulate", ours)
+    status, linear = api.call("POST", "/predict/simulate", ours)
     assert status == 200 and [p["uploads"] for p in linear["points"]] == list(range(100, 1001, 100))
     assert linear["points"] == original["points"]
 
 
-def test_the_original_dashboard_and_alert_selectors_match(server):
-    call(server, "POST", "/predict", ITEM)
-    request(server, "GET", "/no/such/page")
-    text = request(server, "GET", "/metrics")[2].decode()
+def test_the_original_dashboard_and_alert_selectors_match(api):
+    api.call("POST", "/predict", ITEM)
+    api.request("GET", "/no/such/page")
+    text = api.request("GET", "/metrics")[2].decode()
     samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
     predict = [s for s in samples if s.name == "http_requests_total" and s.labels.get("path") == "/predict"]
     latency = [s for s in samples if s.name == "http_request_latency_seconds_sum" and s.labels.get("path") == "/predict"]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dagster import AssetSelection
 
 from tests.conftest import another_training, run_graph, tree_hashes
 from yts_assets.cli.run import failure_reasons
@@ -36,7 +35,7 @@ def test_every_asset_is_documented_grouped_typed_and_versioned():
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, key
-        assert node.group_name in {"data", "models", "tuning", "registry", "monitoring"}, key
+        assert node.group_name in {"data", "models", "analytics", "tuning", "registry", "monitoring"}, key
         assert node.kinds, key
         assert node.code_version, key
 
@@ -54,6 +53,8 @@ def test_whole_graph_on_demo_data(project: ProjectPaths, instance):
         assert "dagster/column_schema" in materialization(result, asset).metadata, asset
     assert "data:image/png;base64" in materialization(result, "supervised_bundle").metadata["predicted_vs_actual"].value
     assert "data:image/png;base64" in materialization(result, "clustering_bundle").metadata["clusters"].value
+    for picture in ("influence_map", "earnings_choropleth", "category_dominance_map"):
+        assert "data:image/png;base64" in materialization(result, "channel_maps").metadata[picture].value
 
     manifest = read_json(project.training_manifest)
     assert manifest["run_id"] == result.run_id
@@ -111,22 +112,32 @@ def test_whole_graph_on_real_data(project: ProjectPaths, use_real_data: Path, in
     assert load_registry(project)["active_run_id"] == result.run_id
 
 
-def test_the_original_training_variables_set_defaults_and_run_config_wins(project: ProjectPaths, instance,
-                                                                           monkeypatch):
+def test_the_original_variables_set_training_defaults_and_where_canonical_copies_go(project: ProjectPaths, instance,
+                                                                                     monkeypatch, tmp_path):
     for name, value in {"YTS_RANDOM_STATE": "7", "YTS_N_ESTIMATORS": "25", "YTS_MIN_SAMPLES_LEAF": "12",
-                        "YTS_N_CLUSTERS": "3", "YTS_DBSCAN_EPS": "0.5", "YTS_DBSCAN_MIN_SAMPLES": "6"}.items():
+                        "YTS_N_CLUSTERS": "3", "YTS_DBSCAN_EPS": "0.5", "YTS_DBSCAN_MIN_SAMPLES": "6",
+                        "YTS_MODEL_DIR": str(tmp_path / "served-models"), "YTS_MAP_DIR": str(tmp_path / "maps"),
+                        "YTS_REPORT_DIR": "custom/reports"}.items():  # relative: to the project root
         monkeypatch.setenv(name, value)
-    override = {"ops": {"clustering_bundle": {"config": {"kmeans_clusters": 5}}}}
-    selection = AssetSelection.assets("raw_youtube_stats", "processed_channels", "supervised_bundle", "clustering_bundle")
-    result = run_graph(instance, selection, override)
+    result = run_graph(instance, run_config={"ops": {"clustering_bundle": {"config": {"kmeans_clusters": 5}}}})
     assert result.success, failure_messages(result)
-    paths = project.for_run(result.run_id)
-    supervised = SupervisedModel.load(paths.supervised_bundle)
+    run_paths = project.for_run(result.run_id)
+    supervised = SupervisedModel.load(run_paths.supervised_bundle)
     assert supervised.config["random_seed"] == 7 and supervised.config["max_iter"] == 25
     assert supervised.config["min_samples_leaf"] == 12
-    clustering = ClusteringModel.load(paths.clustering_bundle)
+    clustering = ClusteringModel.load(run_paths.clustering_bundle)  # run config wins over YTS_N_CLUSTERS
     assert clustering.config == {"kmeans_clusters": 5, "dbscan_eps": 0.5, "dbscan_min_samples": 6, "random_seed": 7}
     assert len(clustering.archetypes) == 5
+
+    paths = ProjectPaths.from_env()
+    assert paths.supervised_model == tmp_path / "served-models" / "supervised_bundle.skops"
+    assert paths.training_metrics == project.root / "custom" / "reports" / "training_metrics.json"
+    assert paths.influence_map == tmp_path / "maps" / "influence_map.html"
+    manifest = read_json(paths.training_manifest)
+    for name in ("supervised_model", "clustering_model", "training_metrics", "training_baseline", "influence_map"):
+        assert sha256_file(getattr(paths, name)) == manifest["artifact_hashes"][name], name
+    assert not (project.artifact_dir / "models").exists()
+    assert run_paths.models_dir == project.artifact_dir / "candidates" / result.run_id / "models"
 
 
 def test_variables_that_no_longer_apply_are_reported(monkeypatch):

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from yts_assets.core.registry import RegistryError, promote, rollback
 
 from ..dependencies import AdminActor
-from ..schemas import PromoteRequest, RollbackRequest
+from ..schemas import PromoteRequest, RegistryChange, RollbackRequest
 
 router = APIRouter(prefix="/mlops/registry", tags=["admin"])
 
@@ -19,7 +19,7 @@ def swapped(request: Request, registry: dict[str, object]) -> dict[str, object]:
 
 
 # Sync handlers run in the threadpool: loading a run must not stall predictions.
-@router.post("/promote")
+@router.post("/promote", response_model=RegistryChange)
 def promote_run(body: PromoteRequest, actor: AdminActor, request: Request) -> dict[str, object]:
     try:
         registry = promote(request.app.state.config.paths, body.run_id, reason=body.reason, actor=actor)
@@ -28,7 +28,7 @@ def promote_run(body: PromoteRequest, actor: AdminActor, request: Request) -> di
     return swapped(request, registry)
 
 
-@router.post("/rollback")
+@router.post("/rollback", response_model=RegistryChange)
 def rollback_run(body: RollbackRequest, actor: AdminActor, request: Request) -> dict[str, object]:
     try:
         registry = rollback(request.app.state.config.paths, reason=body.reason, actor=actor)

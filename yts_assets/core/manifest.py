@@ -30,6 +30,10 @@ def artifact_files(paths: ProjectPaths) -> dict[str, Path]:
         "training_metrics": paths.training_metrics,
         "data_quality_report": paths.data_quality_report,
         "training_baseline": paths.training_baseline,
+        "channel_insights": paths.channel_insights,
+        "influence_map": paths.influence_map,
+        "earnings_choropleth": paths.earnings_choropleth,
+        "category_dominance_map": paths.category_dominance_map,
     }
 
 

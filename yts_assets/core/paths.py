@@ -37,6 +37,9 @@ class ProjectPaths:
     root: Path
     artifact_dir: Path
     run_id: str | None = None
+    model_dir: Path | None = None  # canonical copies elsewhere (YTS_MODEL_DIR, YTS_REPORT_DIR, YTS_MAP_DIR)
+    report_dir: Path | None = None
+    map_dir: Path | None = None
 
     @classmethod
     def from_env(cls, root: str | Path | None = None, artifact_dir: str | Path | None = None) -> "ProjectPaths":
@@ -44,7 +47,13 @@ class ProjectPaths:
         resolved_artifacts = Path(artifact_dir) if artifact_dir else (config.ARTIFACT_DIR.get() or resolved_root / "artifacts")
         if not resolved_artifacts.is_absolute():
             resolved_artifacts = resolved_root / resolved_artifacts
-        return cls(root=resolved_root, artifact_dir=resolved_artifacts.expanduser().resolve())
+
+        def folder(variable: config.Variable) -> Path | None:
+            value = variable.get()
+            return None if value is None else (resolved_root / value).resolve()  # relative: to the project root
+
+        return cls(root=resolved_root, artifact_dir=resolved_artifacts.expanduser().resolve(),
+                   model_dir=folder(config.MODEL_DIR), report_dir=folder(config.REPORT_DIR), map_dir=folder(config.MAP_DIR))
 
     def for_run(self, run_id: str) -> "ProjectPaths":
         if not run_id or "/" in run_id or run_id.startswith("."):
@@ -88,9 +97,12 @@ class ProjectPaths:
     def demo_csv(self) -> Path:
         return self.raw_dir / "demo_global_youtube_statistics.csv"
 
+    def _canonical_or_run(self, override: Path | None, name: str) -> Path:
+        return override if override is not None and not self.run_id else self.output_dir / name
+
     @property
     def models_dir(self) -> Path:
-        return self.output_dir / "models"
+        return self._canonical_or_run(self.model_dir, "models")
 
     @property
     def supervised_bundle(self) -> Path:
@@ -116,11 +128,31 @@ class ProjectPaths:
 
     @property
     def reports_dir(self) -> Path:
-        return self.output_dir / "reports"
+        return self._canonical_or_run(self.report_dir, "reports")
 
     @property
     def training_metrics(self) -> Path:
         return self.reports_dir / "training_metrics.json"
+
+    @property
+    def channel_insights(self) -> Path:
+        return self.reports_dir / "channel_insights.json"
+
+    @property
+    def maps_dir(self) -> Path:
+        return self._canonical_or_run(self.map_dir, "maps")
+
+    @property
+    def influence_map(self) -> Path:
+        return self.maps_dir / "influence_map.html"
+
+    @property
+    def earnings_choropleth(self) -> Path:
+        return self.maps_dir / "earnings_choropleth.html"
+
+    @property
+    def category_dominance_map(self) -> Path:
+        return self.maps_dir / "category_dominance_map.html"
 
     @property
     def optuna_study(self) -> Path:
@@ -144,11 +176,11 @@ class ProjectPaths:
 
     @property
     def production_payloads(self) -> Path:
-        return self.artifact_dir / "reports" / "production_payloads.csv"
+        return self.canonical.reports_dir / "production_payloads.csv"
 
     @property
     def drift_report(self) -> Path:
-        return self.artifact_dir / "reports" / "drift_report.json"
+        return self.canonical.reports_dir / "drift_report.json"
 
     @property
     def mlops_dir(self) -> Path:

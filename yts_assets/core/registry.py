@@ -192,9 +192,9 @@ def _run_record(manifest: dict[str, Any], manifest_sha256: str, status: str, rea
     """`published`: the folder holding the run's files (its own, or for an unchanged run the identical one's)."""
     return {
         "run_id": manifest["run_id"],
-        "timestamp_utc": manifest["created_at"],
+        "timestamp_utc": manifest.get("timestamp_utc") or manifest.get("created_at") or utc_now(),
         "artifact_paths": {name: str(published / artifact["file"]) for name, artifact in manifest["artifacts"].items()},
-        "training_config": manifest["training_config"],
+        "training_config": manifest.get("training_config", {}),
         "manifest_sha256": manifest_sha256,
         "registered_at": utc_now(),
         "status": status,
@@ -281,7 +281,7 @@ def recover(paths: ProjectPaths) -> list[str]:
     known = {run["run_id"] for run in registry["runs"]}
     canonical = paths.canonical
     for folder in (paths.mlops_dir, paths.published_runs_dir, canonical.models_dir, canonical.reports_dir,
-                   canonical.processed_csv.parent):
+                   canonical.maps_dir, canonical.processed_csv.parent):
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
@@ -316,6 +316,9 @@ def refresh_canonical(paths: ProjectPaths, run_id: str, registry: dict[str, Any]
     for name, artifact in manifest["artifacts"].items():
         if name in targets:
             write_bytes(targets[name], read_verified(folder, artifact))
+    for name, target in targets.items():  # a run published before an artifact existed leaves no stale copy
+        if name not in manifest["artifacts"]:
+            target.unlink(missing_ok=True)
     write_json(canonical.training_manifest, manifest)
 
 

@@ -30,7 +30,7 @@ from ..ml.incoming import scan_incoming
 from ..resources import GatePolicyResource, YtsSettings
 from .registry.gate import record_blocked_run
 
-TRAINING_GROUPS = ("data", "models", "registry")
+TRAINING_GROUPS = ("data", "models", "analytics", "registry")
 MONITORING_GROUPS = ("monitoring",)
 
 training_job = define_asset_job(

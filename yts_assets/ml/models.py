@@ -9,6 +9,7 @@ Loading refuses another kind, format version or untrusted type with a clear mess
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
@@ -18,11 +19,12 @@ from typing import Any, ClassVar
 import joblib
 import numpy as np
 import skops.io
+from skops.io.exceptions import UntrustedTypesFoundException
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.preprocessing import StandardScaler
 
-from ..core.files import atomic_write
+from ..core.files import atomic_write, sha256_bytes
 from .features import ENCODED_FEATURES, TARGETS
 
 PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
@@ -101,6 +103,9 @@ class FeatureEncoder:
 # Beyond skops' default safe types: the tree nodes of our HistGradientBoosting models.
 TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 SAFE_SUFFIX = ".skops"
+LOADED_CACHE_SIZE = 8
+_LOADED: dict[tuple[str, str], Any] = {}  # (kind, sha256 of the .skops bytes) -> model, oldest first
+_LOADED_LOCK = threading.Lock()
 
 
 def safe_path(joblib_path: Path) -> Path:
@@ -135,15 +140,28 @@ class _SavedModel:
 
     @classmethod
     def loads(cls, data: bytes, origin: str) -> Any:
-        """Load from bytes already read (and, by serving, already checked against their sha256)."""
+        """Load from bytes already read (and, by serving, already checked against their sha256).
+
+        The same bytes load once per process: models are immutable, and the key is their content hash."""
+        key = (cls.KIND, sha256_bytes(data))
+        with _LOADED_LOCK:
+            cached = _LOADED.get(key)
+        if cached is None:
+            cached = cls._loads_uncached(data, origin)
+            with _LOADED_LOCK:
+                _LOADED[key] = cached
+                while len(_LOADED) > LOADED_CACHE_SIZE:
+                    _LOADED.pop(next(iter(_LOADED)))
+        return cached
+
+    @classmethod
+    def _loads_uncached(cls, data: bytes, origin: str) -> Any:
         path = origin  # named in every message
         try:
-            untrusted = set(skops.io.get_untrusted_types(data=data)) - set(TRUSTED_TYPES)
-            if untrusted:
-                raise ModelFormatError(f"{path} holds types yts does not trust: {', '.join(sorted(untrusted))}")
-            payload = skops.io.loads(data, trusted=TRUSTED_TYPES)
-        except ModelFormatError:
-            raise
+            payload = skops.io.loads(data, trusted=TRUSTED_TYPES)  # audits every type before constructing any
+        except UntrustedTypesFoundException as exc:
+            found = str(exc).splitlines()[0].removeprefix("Untrusted types found in the file: ")
+            raise ModelFormatError(f"{path} holds types yts does not trust: {found}") from exc
         except Exception as exc:  # noqa: BLE001 - bytes skops cannot read are a format problem
             raise ModelFormatError(f"{path} is not a readable skops model file ({type(exc).__name__}: {exc})") from exc
         found = payload.get("kind") if isinstance(payload, dict) else None

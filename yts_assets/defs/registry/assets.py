@@ -18,7 +18,7 @@ GROUP = "registry"
 @asset(
     group_name=GROUP,
     deps=["raw_youtube_stats", "processed_channels", "feature_snapshot", "supervised_bundle", "clustering_bundle",
-          "training_metrics", "data_quality_report", "training_baseline"],
+          "training_metrics", "data_quality_report", "training_baseline", "channel_insights", "channel_maps"],
     kinds={"json"},
     code_version="1",
     description="Run id, UTC time, data path/sha256/source, training config, metrics, code and package "
