@@ -14,7 +14,7 @@ from .capabilities import DefinitionsSummary, package_version
 from .config import ServingConfig
 from .errors import document_body_errors, unexpected_error, validation_error
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
-from .observability import PayloadCapture, ServiceMetrics
+from .observability import PayloadCapture, ServiceMetrics, ServingCollector, TrafficWindow
 from .routers import admin, analytics, insights, mlops, ops, predictions
 from .store import ModelStore
 
@@ -45,7 +45,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app = FastAPI(title="yts", version=package_version("yts") or "dev", lifespan=lifespan,
                   description="Predictions from the registry's active run of the yts Dagster platform.")
     app.state.config, app.state.store, app.state.capture = config, store, capture
-    app.state.metrics, app.state.definitions = ServiceMetrics(), DefinitionsSummary()
+    app.state.metrics, app.state.definitions, app.state.traffic = ServiceMetrics(), DefinitionsSummary(), TrafficWindow()
+    app.state.metrics.registry.register(ServingCollector(store, capture, app.state.traffic))
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)
     app.add_middleware(BodyLimitMiddleware)  # inside the metrics: a 413 is counted

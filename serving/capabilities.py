@@ -40,6 +40,8 @@ def module_installed(name: str) -> bool:
 
 PROMETHEUS_CONFIG = Path("deploy/monitoring/prometheus/prometheus.yml")
 GRAFANA_DASHBOARDS = Path("deploy/monitoring/grafana/dashboards")
+PROMETHEUS_RULES = Path("deploy/monitoring/prometheus/yts-alerts.yml")
+ALERTMANAGER_CONFIG = Path("deploy/monitoring/alertmanager/alertmanager.yml")
 FEAST_REPO = Path("deploy/feast/feature_store.yaml")
 PREFECT_FLOW = Path("orchestration/prefect/retraining_flow.py")  # the original's; yts has none
 
@@ -48,6 +50,7 @@ def capability_groups(root: Path, definitions: dict[str, Any]) -> dict[str, dict
     """The original platform's five groups, answered for yts: Dagster stands where Prefect stood, and Dagster
     data versions where DVC stood, each beside the original's keys (which stay, answered truthfully)."""
     assets, jobs = set(definitions.get("assets", [])), set(definitions.get("jobs", []))
+    shipped = project_dir() or root  # the deploy/ configs ship with the source tree
     loads = bool(definitions.get("loads"))
     return {
         "experiment_tracking": {"mlflow_installed": module_installed("mlflow"),
@@ -55,7 +58,7 @@ def capability_groups(root: Path, definitions: dict[str, Any]) -> dict[str, dict
                                 "dagster_mlflow_installed": module_installed("dagster_mlflow")},
         "hpo": {"optuna_installed": module_installed("optuna"), "hpo_study_asset_present": "hpo_study" in assets},
         "feature_store": {"dvc_project_present": (root / "dvc.yaml").is_file(),
-                          "feast_repo_present": (root / FEAST_REPO).is_file(),
+                          "feast_repo_present": (shipped / FEAST_REPO).is_file(),
                           "dagster_data_versions": loads,
                           "feature_snapshot_asset_present": "feature_snapshot" in assets},
         "orchestration": {"prefect_installed": module_installed("prefect"),
@@ -63,9 +66,14 @@ def capability_groups(root: Path, definitions: dict[str, Any]) -> dict[str, dict
                           "dagster_installed": module_installed("dagster"),
                           "dagster_definitions_load": loads,
                           "training_job_present": "training_job" in jobs},
-        "monitoring": {"prometheus_config_present": (root / PROMETHEUS_CONFIG).is_file(),
-                       "grafana_dashboards_present": any((root / GRAFANA_DASHBOARDS).glob("*.json")),
-                       "metrics_endpoint": True},
+        "monitoring": {"prometheus_config_present": (shipped / PROMETHEUS_CONFIG).is_file(),
+                       "grafana_dashboards_present": any((shipped / GRAFANA_DASHBOARDS).glob("*.json")),
+                       "prometheus_alert_rules_present": (shipped / PROMETHEUS_RULES).is_file(),
+                       "alertmanager_config_present": (shipped / ALERTMANAGER_CONFIG).is_file(),
+                       "metrics_endpoint": True,
+                       "alert_webhook_configured": config.ALERT_WEBHOOK_URL.is_set(),
+                       "dagster_alert_sensors_present": {"training_failure_alerts", "blocking_check_alerts"}
+                       <= set(definitions.get("sensors", []))},
     }
 
 

@@ -27,11 +27,14 @@ ServingRun = Annotated[LoadedRun, Depends(serving_run)]
 
 
 def record_inputs(request: Request, run: LoadedRun, items: list[PredictRequest]) -> None:
-    capture = request.app.state.capture
-    if capture is None:
+    """Into the traffic-drift window, and into payload capture when it is on."""
+    inputs = [item.model_dump(include=INPUT_FIELDS) for item in items]
+    state = request.app.state
+    state.traffic.add(inputs)
+    if state.capture is None:
         return
     received = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    capture.add([{**item.model_dump(include=INPUT_FIELDS), "run_id": run.run_id, "received_at": received} for item in items])
+    state.capture.add([{**record, "run_id": run.run_id, "received_at": received} for record in inputs])
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:

@@ -2,7 +2,9 @@
 
 Metrics: the original platform's `http_requests_total` and `http_request_latency_seconds` (a histogram,
 so `_sum` exists), labelled `path` by route template, never the raw path (unmatched paths share one
-value), with method and status (counted by the middleware in middleware.py).
+value), with method and status (counted by the middleware in middleware.py); and the ML story: the
+served run, predictions and predicted values per target, unknown inputs, traffic drift over a sliding
+window, model age, registry swaps and capture losses.
 
 Payload capture: accepted prediction inputs become JSON-lines batches in data/incoming/. Requests
 only append to a bounded in-memory buffer; a background thread writes it out. A batch is written
@@ -20,29 +22,132 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from yts_assets.ml.drift import drift_report
+
+if TYPE_CHECKING:
+    from .store import ModelStore
+
+
+PREDICTED_BUCKETS = (0.0, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+TARGET_OUTPUTS = {"subscribers": "predicted_subscribers", "earnings": "predicted_earnings",
+                  "growth": "predicted_growth"}
+TRAFFIC_WINDOW = 1_000
 
 
 class ServiceMetrics:
+    """Counters the request path updates. Everything derived from state (the served run, readiness, swaps,
+    capture, traffic drift) is read at scrape time by `ServingCollector`. Every label set is bounded."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         # The original platform's series names (its dashboards and alerts query them), with more labels.
         self.requests = Counter("http_requests_total", "HTTP requests by route template", ["path", "method", "status"],
                                 registry=self.registry)
         self.latency = Histogram("http_request_latency_seconds", "HTTP request latency by route template",
-                                 ["path", "method"],
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-                                 registry=self.registry)
-        self.predictions = Counter("yts_predictions_total", "Rows predicted", ["endpoint"], registry=self.registry)
-        self.ready = Gauge("yts_model_ready", "1 when the registry's active run is loaded and verified",
-                           registry=self.registry)
-        self.capture_dropped = Gauge("yts_capture_dropped_records", "Payload records lost: buffer full, write errors, files removed before they were closed",
-                                     registry=self.registry)
-        self.capture_errors = Gauge("yts_capture_write_errors", "Payload capture write errors", registry=self.registry)
+                                 ["path", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.predictions = Counter("yts_predictions_total", "Rows predicted, by endpoint", ["endpoint"],
+                                   registry=self.registry)
+        predicted = Histogram("yts_predicted_value", "Predicted values in raw units, by target (its _count is the "
+                              "predictions per target)", ["target"], buckets=PREDICTED_BUCKETS, registry=self.registry)
+        self.predicted = {target: predicted.labels(target) for target in TARGET_OUTPUTS}
+        unknown = Counter("yts_unknown_inputs_total", "Inputs outside the training vocabulary, by input",
+                          ["input"], registry=self.registry)
+        self.unknown = {name: unknown.labels(name) for name in ("category", "country")}
+
+    def observe(self, endpoint: str, rows: list[dict[str, Any]], unseen: list[list[str]] | None = None) -> None:
+        self.predictions.labels(endpoint).inc(len(rows))
+        for target, output in TARGET_OUTPUTS.items():
+            histogram = self.predicted[target]
+            for row in rows:
+                histogram.observe(row[output])
+        for names in unseen or ():
+            for name in names:
+                self.unknown[name].inc()
+
+
+class TrafficWindow:
+    """The last `size` prediction inputs, appended in O(1) per request; drift over them is computed at scrape
+    (`ServingCollector`), at most once per new input, against the served run's baseline."""
+
+    def __init__(self, size: int = TRAFFIC_WINDOW) -> None:
+        self.size = size
+        self._records: deque[dict[str, Any]] = deque(maxlen=size)
+        self.added = 0
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple[str, int], dict[str, Any]] | None = None
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._records.extend(records)
+            self.added += len(records)
+
+    def summary(self, run_id: str, baseline: dict[str, Any]) -> dict[str, Any] | None:
+        with self._lock:
+            key, records = (run_id, self.added), list(self._records)
+        if not records:
+            return None
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, drift_report(records, baseline)["summary"])
+        return self._cached[1]
+
+
+class ServingCollector:
+    """State read at scrape: served run, readiness, model age, registry swaps, capture and traffic drift."""
+
+    def __init__(self, store: "ModelStore", capture: "PayloadCapture | None", traffic: TrafficWindow) -> None:
+        self.store, self.capture, self.traffic = store, capture, traffic
+
+    def collect(self) -> Iterator[Any]:
+        store, run = self.store, self.store.current
+        yield GaugeMetricFamily("yts_model_ready", "1 when the registry's active run is loaded and verified",
+                                value=1 if store.ready else 0)
+        yield CounterMetricFamily("yts_registry_swaps", "Times the served run changed (the first load included)",
+                                  value=store.swaps)
+        info = GaugeMetricFamily("yts_serving_run_info", "The run being served (value 1)",
+                                 labels=["run_id", "data_sha256", "trained_at"])
+        if run is not None:
+            trained_at = run.manifest.get("created_at", "")
+            info.add_metric([run.run_id, run.manifest["data"]["data_sha256"], trained_at], 1)
+            yield info
+            trained = datetime.fromisoformat(trained_at).timestamp()
+            yield GaugeMetricFamily("yts_model_trained_timestamp_seconds", "When the served run was trained (Unix time)",
+                                    value=trained)
+            yield GaugeMetricFamily("yts_model_age_seconds", "Seconds since the served run was trained",
+                                    value=time.time() - trained)
+            yield from self._traffic(run.run_id, run.baseline)
+        else:
+            yield info
+        if self.capture is not None:
+            for name, value, meaning in (("written_records", self.capture.written, "Payload records written"),
+                                         ("dropped_records", self.capture.dropped, "Payload records lost: buffer "
+                                          "full, write errors, files removed before they were closed"),
+                                         ("write_errors", self.capture.errors, "Payload capture write errors")):
+                yield CounterMetricFamily(f"yts_capture_{name}", meaning, value=value)
+
+    def _traffic(self, run_id: str, baseline: dict[str, Any]) -> Iterator[Any]:
+        summary = self.traffic.summary(run_id, baseline)
+        records = summary["total_records"] if summary else 0
+        yield GaugeMetricFamily("yts_traffic_drift_records", f"Inputs in the sliding window (the last {self.traffic.size})"
+                                " that the drift gauges describe", value=records)
+        if summary is None:
+            return
+        yield GaugeMetricFamily("yts_traffic_drift_high_severity_share", "Share of high-severity inputs in the window",
+                                value=summary["high_severity_share"])
+        yield GaugeMetricFamily("yts_traffic_drift_risk", "1 when the window is a drift risk (the drift check's rule)",
+                                value=1 if summary["is_drift_risk"] else 0)
+        psi = GaugeMetricFamily("yts_traffic_drift_psi", "PSI of each input over the window", labels=["feature"])
+        for feature, value in summary["psi"].items():
+            psi.add_metric([feature], value)
+        yield psi
 
 
 log = logging.getLogger("yts.serving.capture")

@@ -105,6 +105,7 @@ class ModelStore:
         self.paths = paths
         self.current: LoadedRun | None = None
         self.status = StoreStatus(problems=["not loaded yet"])
+        self.swaps = 0  # times `current` changed
         self._lock = threading.Lock()
         self._seen: tuple[int, int] | None = None
         self._last_attempt = 0.0
@@ -138,6 +139,7 @@ class ModelStore:
                 self.status = StoreStatus(active_run_id=active, problems=[f"run {active}: {exc}{kept}"])
                 return
             self.current = loaded
+            self.swaps += 1
             self.status = StoreStatus(active_run_id=active)
             log.info("serving run %s", active)
 

@@ -79,3 +79,47 @@ def uvicorn_yts(paths: ProjectPaths, *, ready_timeout: float = 60.0, **env: str)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=5)
+
+
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 that records every JSON body POSTed to it; `down` makes it answer 503."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received: list[dict] = []
+        self.received = received
+        self.down = False
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if receiver.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "WebhookReceiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def kinds(self) -> list[str]:
+        return [body["yts"]["kind"] for body in self.received]

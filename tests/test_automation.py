@@ -175,7 +175,8 @@ def test_cron_and_interval_are_read_when_the_definitions_load(monkeypatch):
 def test_sensors_and_schedule_run_by_default():
     repository = build_definitions().get_repository_def()
     assert {s.name: s.default_status.value for s in repository.sensor_defs} == {
-        "incoming_drift_sensor": "RUNNING", "yts_automation_sensor": "RUNNING"}
+        "incoming_drift_sensor": "RUNNING", "yts_automation_sensor": "RUNNING", "training_failure_alerts": "RUNNING",
+        "blocking_check_alerts": "RUNNING"}
     assert repository.get_schedule_def("retraining_schedule").default_status.value == "RUNNING"
 
 

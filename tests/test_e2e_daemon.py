@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.servers import WebhookReceiver
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import load_registry
 
@@ -96,6 +97,16 @@ def finished(port: int, run_id: str) -> str | None:
 
 @pytest.mark.slow
 def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
+    with WebhookReceiver() as receiver:
+        run_daemon_scenario(tmp_path, real_csv, receiver)
+
+
+def drifted_records(paths: ProjectPaths, seed: int) -> str:
+    rows = pd.read_csv(paths.processed_csv)[["uploads", "age", "category", "country"]].dropna().sample(300, random_state=seed)
+    return "".join(json.dumps({**r, "uploads": r["uploads"] * 100}) + "\n" for r in json.loads(rows.to_json(orient="records")))
+
+
+def run_daemon_scenario(tmp_path: Path, real_csv: Path, receiver: WebhookReceiver) -> None:
     home, root = tmp_path / "dagster_home", tmp_path / "project"
     home.mkdir()
     (root / "data" / "incoming").mkdir(parents=True)
@@ -103,10 +114,13 @@ def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
     paths = ProjectPaths(root=root, artifact_dir=root / "artifacts")
     env = {**os.environ, "DAGSTER_HOME": str(home), "YTS_PROJECT_ROOT": str(root),
            "YTS_ARTIFACT_DIR": str(paths.artifact_dir), "YTS_DATA_PATH": str(real_csv),
-           "YTS_DRIFT_SENSOR_INTERVAL": "5"}
+           "YTS_DRIFT_SENSOR_INTERVAL": "5", "YTS_ALERT_WEBHOOK_URL": receiver.url}
     port = free_port()
     logs = tmp_path / "logs"
     logs.mkdir()
+    # Create the instance's storage once: a webserver and a daemon that both find it missing race to migrate it.
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=REPO, env=env, check=True, capture_output=True,
+                   timeout=120)
     processes = [
         subprocess.Popen([str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
                          cwd=REPO, env=env, start_new_session=True,
@@ -134,9 +148,7 @@ def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
         assert wait_for(lambda: finished(port, first_run), 300, "the launched training run") == "SUCCESS"
         assert load_registry(paths)["active_run_id"] == first_run
 
-        rows = pd.read_csv(paths.processed_csv)[["uploads", "age", "category", "country"]].dropna().sample(300, random_state=1)
-        drifted = [{**r, "uploads": r["uploads"] * 100} for r in json.loads(rows.to_json(orient="records"))]
-        (paths.incoming_dir / "drifted-batch.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drifted))
+        (paths.incoming_dir / "drifted-batch.jsonl").write_text(drifted_records(paths, 1))
 
         def retrain_done() -> dict | None:
             runs = graphql(port, RUNS_BY_TAG, {"key": "yts/trigger", "value": "drift"})["runsOrError"]["results"]
@@ -151,6 +163,17 @@ def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
         assert registry["runs"][1]["status"] == "unchanged" and registry["active_run_id"] == first_run
         drift_runs = graphql(port, RUNS_BY_TAG, {"key": "yts/batch", "value": "drifted-batch.jsonl"})["runsOrError"]["results"]
         assert {r["jobName"] for r in drift_runs} == {"drift_job", "training_job"}
+
+        # two more drifted batches in a row: the third consecutive one raises one repeated-drift alert
+        assert receiver.received == []
+        for seed in (2, 3):
+            (paths.incoming_dir / f"drifted-batch-{seed}.jsonl").write_text(drifted_records(paths, seed))
+            time.sleep(6)  # one sensor interval: each is its own batch
+        wait_for(lambda: receiver.received, 120, "the repeated-drift alert at the webhook", interval=1)
+        time.sleep(12)  # two more sensor ticks: still one
+        assert receiver.kinds() == ["repeated_drift"]
+        assert receiver.received[0]["yts"]["details"]["batches"] == [
+            "drifted-batch.jsonl", "drifted-batch-2.jsonl", "drifted-batch-3.jsonl"]
     finally:
         for process in processes:
             stop(process)

@@ -156,12 +156,57 @@ def test_capabilities_and_metrics(client):
     assert "incoming_drift_sensor" in capabilities["definitions"]["sensors"]
     assert capabilities["definitions"]["schedules"] == ["retraining_schedule"]
     assert capabilities["enabled"]["admin_api"] is True and capabilities["model"]["ready"] is True
+    monitoring = capabilities["monitoring"]
+    assert monitoring["dagster_alert_sensors_present"] is True and monitoring["alert_webhook_configured"] is False
+    for key, path in (("prometheus_config_present", "deploy/monitoring/prometheus/prometheus.yml"),
+                      ("prometheus_alert_rules_present", "deploy/monitoring/prometheus/yts-alerts.yml"),
+                      ("alertmanager_config_present", "deploy/monitoring/alertmanager/alertmanager.yml")):
+        assert monitoring[key] is (REPO / path).is_file() is True, key  # answered for the checkout being served
     client.post("/predict", json=ITEM)
     client.get("/no/such/path/12345")
     text = client.get("/metrics").text
     assert 'http_requests_total{method="POST",path="/predict",status="200"}' in text
     assert 'path="unmatched"' in text and "12345" not in text
     assert "yts_model_ready 1.0" in text
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(client.get("/metrics").text) for sample in family.samples}
+
+
+def test_metrics_tell_the_ml_story(client, trained):
+    before = scrape(client)
+    assert before[("yts_serving_run_info", (("data_sha256", client.get("/mlops/manifest").json()["data_sha256"]),
+                                            ("run_id", trained["b"]),
+                                            ("trained_at", client.get("/mlops/manifest").json()["created_at"])))] == 1
+    assert before[("yts_model_ready", ())] == 1 and before[("yts_registry_swaps_total", ())] == 1
+    assert 0 < before[("yts_model_age_seconds", ())] < 3600
+    assert ("yts_traffic_drift_risk", ()) not in before  # no traffic yet
+    client.post("/predict", json=ITEM)
+    client.post("/predict", json={**ITEM, "country": "Narnia"})
+    client.post("/predict/batch", json={"items": [ITEM] * 5})
+    client.post("/predict/simulate", json={"category": "Music", "country": "India", "age": 9, "start_uploads": 0,
+                                           "end_uploads": 100, "step": 10})
+    after = scrape(client)
+    assert after[("yts_predictions_total", (("endpoint", "predict"),))] == 2
+    assert after[("yts_predictions_total", (("endpoint", "batch"),))] == 5
+    assert after[("yts_predictions_total", (("endpoint", "simulate"),))] == 11
+    for target in ("subscribers", "earnings", "growth"):  # simulated sweeps are not traffic
+        assert after[("yts_predicted_value_count", (("target", target),))] == 7
+    assert after[("yts_unknown_inputs_total", (("input", "country"),))] == 1
+    assert after[("yts_unknown_inputs_total", (("input", "category"),))] == 0
+    assert after[("yts_traffic_drift_records", ())] == 7
+    assert after[("yts_traffic_drift_psi", (("feature", "uploads"),))] > 0
+    assert after[("yts_traffic_drift_risk", ())] in (0, 1)
+    assert after[("yts_capture_written_records_total", ())] >= 0
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/mlops/registry/rollback", json={"reason": "metrics"}, headers=auth).status_code == 200
+    swapped = scrape(client)
+    assert swapped[("yts_registry_swaps_total", ())] == 2
+    assert any(name == "yts_serving_run_info" and dict(labels)["run_id"] == trained["a"] for name, labels in swapped)
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -273,7 +318,7 @@ def test_capture_write_errors_never_fail_predictions(paths):
     with TestClient(create_app(make_config(paths, capture_dir=blocked))) as client:
         for _ in range(3):
             assert client.post("/predict", json=ITEM).status_code == 200
-        wait_for(lambda: "yts_capture_write_errors 0.0" not in client.get("/metrics").text)
+        wait_for(lambda: "yts_capture_write_errors_total 0.0" not in client.get("/metrics").text)
 
 
 def test_capture_buffer_is_bounded(paths):

@@ -23,15 +23,9 @@ async def ready(request: Request) -> JSONResponse:
     run = store.current
     body = {"ready": store.ready, "active_run_id": store.status.active_run_id,
             "serving_run_id": run.run_id if run else None, "problems": store.status.problems}
-    request.app.state.metrics.ready.set(1 if store.ready else 0)
     return JSONResponse(body, status_code=200 if store.ready else 503)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def prometheus_metrics(request: Request) -> Response:
-    state = request.app.state
-    if state.capture:
-        state.metrics.capture_dropped.set(state.capture.dropped)
-        state.metrics.capture_errors.set(state.capture.errors)
-    state.metrics.ready.set(1 if state.store.ready else 0)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -47,17 +47,17 @@ def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> tuple[list
 
 @router.post("", response_model=PredictResponse)
 async def predict_one(item: PredictRequest, run: ServingRun, request: Request) -> dict[str, object]:
-    [row], _ = predict_items(run, [item])
+    [row], unseen = predict_items(run, [item])
     record_inputs(request, run, [item])
-    request.app.state.metrics.predictions.labels("predict").inc()
+    request.app.state.metrics.observe("predict", [row], unseen)
     return {**row, "run_id": run.run_id}
 
 
 @router.post("/batch", response_model=BatchResponse)
 async def predict_batch(body: BatchRequest, run: ServingRun, request: Request) -> dict[str, object]:
-    rows, _ = predict_items(run, body.items)
+    rows, unseen = predict_items(run, body.items)
     record_inputs(request, run, body.items)
-    request.app.state.metrics.predictions.labels("batch").inc(len(rows))
+    request.app.state.metrics.observe("batch", rows, unseen)
     summary: dict[str, object] = {"count": len(rows), "with_warnings": sum(1 for r in rows if r["warnings"])}
     for name in OUTPUT_NAMES.values():
         summary[f"avg_{name}"] = float(np.mean([r[name] for r in rows]))
@@ -73,7 +73,7 @@ async def predict_simulate(body: SimulateRequest, run: ServingRun, request: Requ
     predictions = model.predict_encoded(features)
     points = [{"uploads": int(u), **{OUTPUT_NAMES[t]: float(v[i]) for t, v in predictions.items()}}
               for i, u in enumerate(uploads)]
-    request.app.state.metrics.predictions.labels("simulate").inc(count)
+    request.app.state.metrics.predictions.labels("simulate").inc(count)  # a sweep, not traffic: no values observed
     return {"run_id": run.run_id, "input": body.echo(), "points": points,
             "best_uploads_by_growth": int(uploads[int(np.argmax(predictions["growth"]))]),
             "best_uploads_by_earnings": int(uploads[int(np.argmax(predictions["earnings"]))]),
@@ -85,6 +85,6 @@ async def predict_simulate(body: SimulateRequest, run: ServingRun, request: Requ
 async def predict_recommendation(item: PredictRequest, run: ServingRun, request: Request) -> dict[str, object]:
     [row], [unseen] = predict_items(run, [item])
     record_inputs(request, run, [item])
-    request.app.state.metrics.predictions.labels("recommendation").inc()
+    request.app.state.metrics.observe("recommendation", [row], [unseen])
     prediction = {name: row[name] for name in OUTPUT_NAMES.values()}
     return {**row, "run_id": run.run_id, "prediction": prediction, **recommend(run, item, prediction, unseen)}

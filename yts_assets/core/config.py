@@ -108,6 +108,13 @@ RETRAIN_HIGH_SEVERITY_SHARE = Variable("YTS_RETRAIN_HIGH_SEVERITY_SHARE", float,
                                        "(default of the gate policy's `drift.max_high_severity_share`)",
                                        "the gate policy's, `0.1`")
 RETRAIN_CRON = Variable("YTS_RETRAIN_CRON", str, "0 3 * * 1", "the retraining schedule's cron (UTC)")
+# Alerts
+ALERT_WEBHOOK_URL = Variable("YTS_ALERT_WEBHOOK_URL", str, None, "where alerts are POSTed (Slack-compatible JSON)",
+                             "unset: alerts go to the outbox and the logs only")
+ALERT_TIMEOUT_SECONDS = Variable("YTS_ALERT_TIMEOUT_SECONDS", float, 5.0, "timeout of one webhook call")
+ALERT_ATTEMPTS = Variable("YTS_ALERT_ATTEMPTS", int, 3, "webhook attempts per alert per flush, with backoff")
+DRIFT_ALERT_BATCHES = Variable("YTS_DRIFT_ALERT_BATCHES", int, 3,
+                               "consecutive drift-risk batches that raise a repeated-drift alert")
 INCOMING_MAX_FILE_BYTES = Variable("YTS_INCOMING_MAX_FILE_BYTES", int, 1 << 30,
                                    "largest payload batch the readers of `data/incoming/` accept (bytes)")
 INCOMING_MAX_LINE_BYTES = Variable("YTS_INCOMING_MAX_LINE_BYTES", int, 1 << 16,

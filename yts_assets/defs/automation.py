@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from ..core import config
+from ..core.alerts import raise_and_flush, repeated_drift_alert
 from ..core.payloads import ReadLimits
 from ..core.registry import serving_baseline
 from ..ml.incoming import scan_incoming
@@ -57,12 +58,14 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
         description="Watches data/incoming/*.jsonl. Each new batch requests drift_job; a batch that is a drift risk "
                     "(PSI over threshold, or a high-severity share over gate_policy.drift.max_high_severity_share) "
                     "also requests training_job, keyed by the batch's content so it retrains once. Unreadable files "
-                    "are reported and retried; malformed lines end up in data/incoming/rejected/.",
+                    "are reported and retried; malformed lines end up in data/incoming/rejected/. YTS_DRIFT_ALERT_BATCHES "
+                    "consecutive drift-risk batches raise one repeated-drift alert.",
     )
     def incoming_drift_sensor(context: SensorEvaluationContext, settings: YtsSettings,
                               gate_policy: GatePolicyResource) -> SensorResult:
         paths = settings.paths()
-        seen = json.loads(context.cursor)["seen"] if context.cursor else {}
+        state = json.loads(context.cursor) if context.cursor else {}
+        seen, streak = state.get("seen", {}), state.get("drift_streak", [])
         serving = serving_baseline(paths)
         if serving.problem:
             context.log.error(f"drift cannot be measured: {serving.problem}")
@@ -70,8 +73,13 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
         scan = scan_incoming(paths.incoming_dir, seen, baseline, gate_policy.policy().drift, ReadLimits.from_env())
         for problem in scan.problems:
             context.log.warning(problem)
-        requests = []
+        requests, alerts = [], []
+        needed = config.DRIFT_ALERT_BATCHES.get()
         for decision in scan.decisions:
+            if decision.summary is not None:  # measured: a drift risk extends the streak, a calm batch ends it
+                streak = [*streak, f"{decision.name}:{decision.content_sha256[:16]}"] if decision.retrain else []
+                if len(streak) == needed:
+                    alerts.append(repeated_drift_alert(streak, decision.summary))
             tags = {"yts/batch": decision.name, "yts/batch_sha256": decision.content_sha256[:16]}
             requests.append(RunRequest(run_key=f"drift:{decision.name}:{decision.content_sha256[:16]}",
                                        job_name=drift_job.name, tags={**tags, "yts/trigger": "new_batch"}))
@@ -84,7 +92,8 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
                           "yts/drifted_features": ",".join(summary.get("drifted_features", [])) or "none",
                           "yts/high_severity_share": str(summary.get("high_severity_share"))},
                 ))
-        cursor = json.dumps({"seen": scan.seen}, sort_keys=True)
+        raise_and_flush(paths, alerts, context.log.error)
+        cursor = json.dumps({"seen": scan.seen, "drift_streak": streak[-needed:]}, sort_keys=True)
         if not requests:
             reason = "; ".join(scan.problems) or "no new payload batches"
             if baseline is None:
