@@ -62,7 +62,7 @@ def instance() -> DagsterInstance:
 
 def run_graph(instance: DagsterInstance, selection: str | AssetSelection | None = None, run_config: dict | None = None,
               settings: YtsSettings | None = None, tracking: ExperimentTracking | None = None,
-              gate_policy: GatePolicyResource | None = None) -> ExecuteInProcessResult:
+              gate_policy: GatePolicyResource | None = None, tags: dict[str, str] | None = None) -> ExecuteInProcessResult:
     """Run the code location's training_job in-process, like yts-run (a selection runs a subset of it);
     assets outside training_job (hpo_study) run through the implicit asset job."""
     defs = build_definitions(settings=settings, tracking=tracking, gate_policy=gate_policy)
@@ -74,7 +74,7 @@ def run_graph(instance: DagsterInstance, selection: str | AssetSelection | None 
         if not assets <= job.asset_layer.selected_asset_keys:
             job = defs.resolve_implicit_global_asset_job_def()
         job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
-    return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+    return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, tags=tags)
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:

@@ -12,12 +12,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterInvalidDefinitionError, SensorResult, build_schedule_context, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterInvalidDefinitionError,
+    SensorResult,
+    build_schedule_context,
+    build_sensor_context,
+)
 
 from tests.conftest import run_graph
+from yts_assets.cli.run import active_run_line
 from yts_assets.core import config
+from yts_assets.core.alerts import AlertOutbox
+from yts_assets.core.files import read_json, sha256_file
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import load_registry, serving_baseline
+from yts_assets.core.registry import load_registry, read_audit, serving_baseline
 from yts_assets.definitions import build_definitions
 from yts_assets.defs.automation import build_retraining_schedule
 from yts_assets.resources import GatePolicyResource, YtsSettings
@@ -56,11 +65,21 @@ def write_batch(paths: ProjectPaths, name: str, records: list[dict], extra: str 
     return target
 
 
-def evaluate(cursor: str | None = None) -> SensorResult:
-    sensor = build_definitions().resolve_sensor_def("incoming_drift_sensor")
-    context = build_sensor_context(cursor=cursor, resources={"settings": YtsSettings(),
-                                                             "gate_policy": GatePolicyResource()})
-    return sensor(context)
+def evaluate(cursor: str | None = None, instance: DagsterInstance | None = None, sensor: str = "incoming_drift_sensor",
+             **policy: object) -> SensorResult:
+    definition = build_definitions().resolve_sensor_def(sensor)
+    resources = {"settings": YtsSettings(), "gate_policy": GatePolicyResource(**policy)}
+    with build_sensor_context(cursor=cursor, instance=instance, resources=resources) as context:
+        return definition(context)
+
+
+def new_snapshot(paths: ProjectPaths, real_csv: Path, name: str = "snapshot-2024.csv") -> Path:
+    """A new snapshot of the dataset dropped into the inbox: the real CSV with one channel's subscribers changed."""
+    frame = pd.read_csv(real_csv, encoding="latin-1")
+    frame.loc[0, "subscribers"] = frame.loc[0, "subscribers"] + 1_000_000
+    paths.inbox_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(paths.inbox_dir / name, index=False, encoding="latin-1")
+    return paths.inbox_dir / name
 
 
 def requests_by_job(result: SensorResult) -> dict[str, list]:
@@ -81,17 +100,71 @@ def test_new_batch_requests_drift_job_and_advances_the_cursor(trained):
     assert not second.run_requests and "no new payload batches" in second.skip_reason.skip_message
 
 
-def test_drifted_batch_requests_one_retrain(trained):
+def test_drift_on_unchanged_data_raises_retraining_required_instead_of_a_retrain(trained):
+    shifted = [{**r, "uploads": r["uploads"] * 100} for r in sample_records(trained)]
+    write_batch(trained, "batch-shifted.jsonl", shifted)
+    first = evaluate()
+    assert "training_job" not in requests_by_job(first)  # the same data, config and code would change nothing
+    registry = load_registry(trained)
+    state = registry["retraining_required"]
+    assert state["since_run_id"] == registry["active_run_id"] and state["batches"] == ["batch-shifted.jsonl"]
+    assert state["reason"].startswith(f"retraining required: no new labelled data since run {registry['active_run_id']}")
+    write_batch(trained, "batch-shifted-2.jsonl", shifted[::-1])
+    assert "training_job" not in requests_by_job(evaluate(first.cursor))
+    assert load_registry(trained)["retraining_required"]["batches"] == ["batch-shifted.jsonl", "batch-shifted-2.jsonl"]
+    [raised] = [entry["alert"] for entry in AlertOutbox(trained).state().values()]  # once per active run
+    assert raised.kind == "retraining_required" and registry["active_run_id"] in raised.title
+    assert "RETRAINING REQUIRED: retraining required: no new labelled data" in active_run_line(None, trained)
+    assert read_audit(trained)[-1]["action"] == "retraining_required"
+
+
+def test_retrain_on_drift_always_requests_one_retrain_per_batch(trained):
     shifted = [{**r, "uploads": r["uploads"] * 100} for r in sample_records(trained)]
     batch = write_batch(trained, "batch-shifted.jsonl", shifted)
-    first = evaluate()
+    first = evaluate(retrain_on_drift="always")
     [retrain] = requests_by_job(first)["training_job"]
     assert retrain.tags["yts/trigger"] == "drift" and retrain.tags["yts/drifted_features"] == "uploads"
     assert retrain.tags["yts/batch"] == "batch-shifted.jsonl"
-    assert not evaluate(first.cursor).run_requests  # the same batch: nothing new
+    assert retrain.tags["yts/data_sha256"] == retrain.tags["yts/active_data_sha256"] == sha256_file(real_csv_path())
+    assert not evaluate(first.cursor, retrain_on_drift="always").run_requests  # the same batch: nothing new
     os.utime(batch, ns=(1, 1))  # touched, same content: same run key, which Dagster runs once
-    [again] = requests_by_job(evaluate(first.cursor))["training_job"]
+    [again] = requests_by_job(evaluate(first.cursor, retrain_on_drift="always"))["training_job"]
     assert again.run_key == retrain.run_key
+    assert load_registry(trained).get("retraining_required") is None
+
+
+def real_csv_path() -> Path:
+    return config.DATA_PATH.get()
+
+
+def test_drift_with_new_data_retrains_and_never_only_flags(trained, real_csv, instance):
+    snapshot = new_snapshot(trained, real_csv)
+    write_batch(trained, "batch-shifted.jsonl", [{**r, "uploads": r["uploads"] * 100} for r in sample_records(trained)])
+    never = evaluate(instance=instance, retrain_on_drift="never")
+    assert "training_job" not in requests_by_job(never) and load_registry(trained)["retraining_required"]
+    [retrain] = requests_by_job(evaluate(instance=instance))["training_job"]  # if_new_data, the default
+    assert retrain.tags["yts/data_sha256"] == sha256_file(snapshot)
+    assert retrain.tags["yts/active_data_sha256"] == sha256_file(real_csv)
+
+
+@pytest.mark.slow  # trains on the new snapshot; the daemon end-to-end test covers it too
+def test_new_data_sensor_observes_the_file_and_trains_each_version_once(trained, real_csv, instance):
+    first = evaluate(instance=instance, sensor="new_data_sensor")
+    [observation] = first.asset_events
+    assert observation.tags["dagster/data_version"] == sha256_file(real_csv) == first.cursor
+    assert not first.run_requests  # the active run was trained on this version
+    unchanged = evaluate(first.cursor, instance=instance, sensor="new_data_sensor")
+    assert not unchanged.run_requests and not unchanged.asset_events  # an unchanged file: nothing at all
+    snapshot = new_snapshot(trained, real_csv)
+    dropped = evaluate(first.cursor, instance=instance, sensor="new_data_sensor")
+    [request] = dropped.run_requests
+    assert request.job_name == "training_job" and request.run_key == f"data:{sha256_file(snapshot)}"
+    assert request.tags["yts/trigger"] == "new_data" and request.tags["yts/active_data_sha256"] == sha256_file(real_csv)
+    assert dropped.asset_events[0].tags["dagster/data_version"] == sha256_file(snapshot)
+    result = run_graph(instance, tags=request.tags)  # what the daemon would launch
+    assert result.success and load_registry(trained)["active_run_id"] == result.run_id
+    assert read_json(trained.training_manifest)["data_sha256"] == sha256_file(snapshot)
+    assert not evaluate(dropped.cursor, instance=instance, sensor="new_data_sensor").run_requests
 
 
 def test_malformed_and_unreadable_files_never_crash_or_get_skipped_for_good(trained):
@@ -176,7 +249,7 @@ def test_sensors_and_schedule_run_by_default():
     repository = build_definitions().get_repository_def()
     assert {s.name: s.default_status.value for s in repository.sensor_defs} == {
         "incoming_drift_sensor": "RUNNING", "yts_automation_sensor": "RUNNING", "training_failure_alerts": "RUNNING",
-        "blocking_check_alerts": "RUNNING"}
+        "blocking_check_alerts": "RUNNING", "new_data_sensor": "RUNNING"}
     assert repository.get_schedule_def("retraining_schedule").default_status.value == "RUNNING"
 
 
@@ -184,7 +257,8 @@ def test_training_assets_wait_for_blocking_checks():
     graph = build_definitions().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         condition = graph.get(key).automation_condition
-        if key.to_user_string() in {"raw_youtube_stats", "production_payloads", "hpo_study",  # roots and opt-in
+        if key.to_user_string() in {"youtube_stats_csv", "raw_youtube_stats", "production_payloads", "hpo_study",
+                                    # roots and opt-in; new data is new_data_sensor's
                                     "training_manifest", "model_registry"}:  # publishing is training_job's
             assert condition is None
         else:

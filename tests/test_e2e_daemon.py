@@ -1,5 +1,4 @@
-"""End to end on a real Dagster webserver and daemon: launch training over GraphQL, then drop a
-drifted batch and watch the sensor retrain and the registry record the new run."""
+"""End to end on a real Dagster webserver and daemon, with a real uvicorn yts and a webhook receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -17,12 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.servers import WebhookReceiver
+from tests.servers import WebhookReceiver, call, uvicorn_yts
+from yts_assets.core.files import sha256_file
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+ITEM = {"uploads": 1200, "category": "Music", "country": "India", "age": 9}
 LAUNCH = """mutation Launch($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
     __typename
@@ -34,6 +35,9 @@ LAUNCH = """mutation Launch($params: ExecutionParams!) {
 LOCATIONS = """query { workspaceOrError { ... on Workspace { locationEntries {
   name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 RUN_STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+RUNS_BY_JOB = """query Jobs($job: String!) {
+  runsOrError(filter: {pipelineName: $job}) { ... on Runs { results { runId status } } }
+}"""
 RUNS_BY_TAG = """query Runs($key: String!, $value: String!) {
   runsOrError(filter: {tags: [{key: $key, value: $value}]}) { ... on Runs { results { runId status jobName } } }
 }"""
@@ -96,7 +100,7 @@ def finished(port: int, run_id: str) -> str | None:
 
 
 @pytest.mark.slow
-def test_drifted_batch_retrains_through_the_daemon(tmp_path, real_csv):
+def test_new_data_trains_and_drift_without_it_asks_a_person(tmp_path, real_csv):
     with WebhookReceiver() as receiver:
         run_daemon_scenario(tmp_path, real_csv, receiver)
 
@@ -106,7 +110,14 @@ def drifted_records(paths: ProjectPaths, seed: int) -> str:
     return "".join(json.dumps({**r, "uploads": r["uploads"] * 100}) + "\n" for r in json.loads(rows.to_json(orient="records")))
 
 
+def runs_tagged(port: int, key: str, value: str) -> list[dict]:
+    return graphql(port, RUNS_BY_TAG, {"key": key, "value": value})["runsOrError"]["results"]
+
+
 def run_daemon_scenario(tmp_path: Path, real_csv: Path, receiver: WebhookReceiver) -> None:
+    """The loop, through a real webserver and daemon: the first data version is trained by new_data_sensor; drift on
+    the same data raises 'retraining required' and alerts, and trains nothing; a new snapshot dropped into the
+    inbox is trained once, passes the gates, is promoted, and the API swaps to it."""
     home, root = tmp_path / "dagster_home", tmp_path / "project"
     home.mkdir()
     (root / "data" / "incoming").mkdir(parents=True)
@@ -140,40 +151,45 @@ def run_daemon_scenario(tmp_path: Path, real_csv: Path, receiver: WebhookReceive
 
         wait_for(webserver_up, 120, "the webserver")
         wait_for(lambda: code_location_loaded(port), 120, "the yts code location to load")
-        params = {"selector": {"repositoryLocationName": "yts", "repositoryName": "__repository__",
-                               "jobName": "training_job"}, "runConfigData": {}}
-        launched = graphql(port, LAUNCH, {"params": params})["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
-        first_run = launched["run"]["runId"]
-        assert wait_for(lambda: finished(port, first_run), 300, "the launched training run") == "SUCCESS"
-        assert load_registry(paths)["active_run_id"] == first_run
 
-        (paths.incoming_dir / "drifted-batch.jsonl").write_text(drifted_records(paths, 1))
-
-        def retrain_done() -> dict | None:
-            runs = graphql(port, RUNS_BY_TAG, {"key": "yts/trigger", "value": "drift"})["runsOrError"]["results"]
+        def trained_on(version: str) -> dict | None:
+            runs = runs_tagged(port, "yts/data_sha256", version)
             done = [r for r in runs if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}]
             return done[0] if done else None
 
-        retrain = wait_for(retrain_done, 300, "the sensor's retraining run", interval=2)
-        assert retrain["jobName"] == "training_job" and retrain["status"] == "SUCCESS"
-        registry = load_registry(paths)
-        assert [r["run_id"] for r in registry["runs"]] == [first_run, retrain["runId"]]
-        # the same data, config and code: the retrain is recorded, but publishes nothing new
-        assert registry["runs"][1]["status"] == "unchanged" and registry["active_run_id"] == first_run
-        drift_runs = graphql(port, RUNS_BY_TAG, {"key": "yts/batch", "value": "drifted-batch.jsonl"})["runsOrError"]["results"]
-        assert {r["jobName"] for r in drift_runs} == {"drift_job", "training_job"}
+        first = wait_for(lambda: trained_on(sha256_file(real_csv)), 300, "new_data_sensor's first training run", 2)
+        assert first["status"] == "SUCCESS" and load_registry(paths)["active_run_id"] == first["runId"]
 
-        # two more drifted batches in a row: the third consecutive one raises one repeated-drift alert
-        assert receiver.received == []
-        for seed in (2, 3):
-            (paths.incoming_dir / f"drifted-batch-{seed}.jsonl").write_text(drifted_records(paths, seed))
-            time.sleep(6)  # one sensor interval: each is its own batch
-        wait_for(lambda: receiver.received, 120, "the repeated-drift alert at the webhook", interval=1)
-        time.sleep(12)  # two more sensor ticks: still one
-        assert receiver.kinds() == ["repeated_drift"]
-        assert receiver.received[0]["yts"]["details"]["batches"] == [
-            "drifted-batch.jsonl", "drifted-batch-2.jsonl", "drifted-batch-3.jsonl"]
+        with uvicorn_yts(ProjectPaths(root=root, artifact_dir=paths.artifact_dir), YTS_REGISTRY_POLL_SECONDS="0.5",
+                         YTS_CAPTURE_ENABLED="false") as api:
+            assert call(api, "POST", "/predict", ITEM)[1]["run_id"] == first["runId"]
+
+            for seed in (1, 2, 3):  # drift on the data the active run was trained on
+                (paths.incoming_dir / f"drifted-{seed}.jsonl").write_text(drifted_records(paths, seed))
+                time.sleep(6)  # one sensor interval: each is its own batch
+            wait_for(lambda: len(receiver.received) >= 2, 120, "the drift alerts at the webhook", interval=1)
+            time.sleep(12)  # two more sensor ticks: nothing more
+            assert sorted(receiver.kinds()) == ["repeated_drift", "retraining_required"]
+            required = load_registry(paths)["retraining_required"]
+            assert required["since_run_id"] == first["runId"] and len(required["batches"]) == 3
+            assert runs_tagged(port, "yts/trigger", "drift") == []  # retraining on the same data changes nothing
+            assert call(api, "GET", "/mlops/registry")[1]["retraining_required"]["since_run_id"] == first["runId"]
+
+            snapshot = root / "data" / "inbox" / "snapshot-2024.csv"
+            snapshot.parent.mkdir(parents=True)
+            frame = pd.read_csv(real_csv, encoding="latin-1")
+            frame.loc[0, "subscribers"] += 1_000_000
+            frame.to_csv(snapshot.with_suffix(".part"), index=False, encoding="latin-1")
+            snapshot.with_suffix(".part").rename(snapshot)  # a complete file appears at once
+            second = wait_for(lambda: trained_on(sha256_file(snapshot)), 300, "the new snapshot's training run", 2)
+            assert second["status"] == "SUCCESS"
+            assert [r["runId"] for r in runs_tagged(port, "yts/data_sha256", sha256_file(snapshot))] == [second["runId"]]
+            registry = load_registry(paths)
+            assert registry["active_run_id"] == second["runId"] and registry["retraining_required"] is None
+            wait_for(lambda: call(api, "POST", "/predict", ITEM)[1]["run_id"] == second["runId"], 30,
+                     "the API to swap to the new run", interval=0.5)
+            time.sleep(12)  # an unchanged file never triggers another run
+            assert len(graphql(port, RUNS_BY_JOB, {"job": "training_job"})["runsOrError"]["results"]) == 2
     finally:
         for process in processes:
             stop(process)

@@ -154,7 +154,7 @@ def test_capabilities_and_metrics(client):
     assert capabilities["installed"]["dagster"] and capabilities["installed"]["optuna"]
     assert capabilities["definitions"]["loads"] is True and "training_job" in capabilities["definitions"]["jobs"]
     assert "incoming_drift_sensor" in capabilities["definitions"]["sensors"]
-    assert capabilities["definitions"]["schedules"] == ["retraining_schedule"]
+    assert capabilities["definitions"]["schedules"] == ["backup_schedule", "retraining_schedule"]
     assert capabilities["enabled"]["admin_api"] is True and capabilities["model"]["ready"] is True
     monitoring = capabilities["monitoring"]
     assert monitoring["dagster_alert_sensors_present"] is True and monitoring["alert_webhook_configured"] is False

@@ -12,7 +12,7 @@ from pydantic import Field, create_model
 from .core import config
 from .core.paths import ProjectPaths
 from .ml.dataset import DEFAULT_REFERENCE_YEAR
-from .ml.policy import DriftThresholds, GatePolicy, PromotionPolicy, QualityLimits, SkillMinimums
+from .ml.policy import DriftThresholds, GatePolicy, PromotionPolicy, QualityLimits, RetrainOnDrift, SkillMinimums
 from .ml.source import SourceMode
 
 
@@ -79,6 +79,8 @@ class GatePolicyResource(ConfigurableResource):
                                       description=POLICY_FIELDS["champion_tolerance"].metadata["doc"])
     promotion_policy: PromotionPolicy = Field(default=POLICY_FIELDS["promotion_policy"].default,
                                               description=POLICY_FIELDS["promotion_policy"].metadata["doc"])
+    retrain_on_drift: RetrainOnDrift = Field(default=POLICY_FIELDS["retrain_on_drift"].default,
+                                             description=POLICY_FIELDS["retrain_on_drift"].metadata["doc"])
 
     def policy(self) -> GatePolicy:
         share = config.RETRAIN_HIGH_SEVERITY_SHARE.get()
@@ -91,4 +93,5 @@ class GatePolicyResource(ConfigurableResource):
             champion_min_margin=self.champion_min_margin,
             champion_tolerance=self.champion_tolerance,
             promotion_policy=self.promotion_policy,
+            retrain_on_drift=self.retrain_on_drift,
         )

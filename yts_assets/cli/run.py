@@ -133,7 +133,12 @@ def active_run_line(result, paths: ProjectPaths) -> str:  # noqa: ANN001
         note = f"unchanged: this run is {record['status']}{detail}"
     else:
         note = "unchanged by this run"
-    return f"active run id: {active or 'none'} ({note})"
+    line = f"active run id: {active or 'none'} ({note})"
+    required = registry.get("retraining_required")
+    if required:
+        line += (f"\nRETRAINING REQUIRED: {required['reason']} (since {required['raised_at']}; drifted batches: "
+                 f"{', '.join(required['batches'])})")
+    return line
 
 
 def guarded(section: Callable[[], list[str]], what: str) -> list[str]:

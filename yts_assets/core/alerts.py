@@ -110,6 +110,16 @@ def repeated_drift_alert(batches: list[str], summary: dict[str, Any]) -> Alert:
                      "total_records", "high_severity_share", "drifted_features", "psi", "batch_severity")}})
 
 
+def retraining_required_alert(state: dict[str, Any]) -> Alert:
+    """Drift without new labelled data: a decision for a person, raised once per active run."""
+    return Alert(key=f"retraining_required:{state['since_run_id']}", kind="retraining_required",
+                 title=f"yts: retraining required, no new labelled data since run {state['since_run_id']}",
+                 text=f"{state['reason']}. Retraining on the same data would change nothing: drop a new snapshot of "
+                      "the dataset into data/inbox/ (it is trained on and gated as usual), or decide to keep the "
+                      "active run. The registry shows this until another run is activated.",
+                 details=dict(state))
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

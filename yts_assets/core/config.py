@@ -108,6 +108,15 @@ RETRAIN_HIGH_SEVERITY_SHARE = Variable("YTS_RETRAIN_HIGH_SEVERITY_SHARE", float,
                                        "(default of the gate policy's `drift.max_high_severity_share`)",
                                        "the gate policy's, `0.1`")
 RETRAIN_CRON = Variable("YTS_RETRAIN_CRON", str, "0 3 * * 1", "the retraining schedule's cron (UTC)")
+# Backups of the registry (artifacts/mlops/)
+BACKUP_DIR = Variable("YTS_BACKUP_DIR", parse_path, None, "where registry backups are written",
+                      "`<root>/backups`")
+BACKUP_KEEP = Variable("YTS_BACKUP_KEEP", int, 7, "registry backups kept (the oldest beyond are deleted)")
+BACKUP_CRON = Variable("YTS_BACKUP_CRON", str, "30 2 * * *", "the backup schedule's cron (UTC)")
+# New data
+DATA_INBOX_DIR = Variable("YTS_DATA_INBOX_DIR", parse_path, None,
+                          "folder where a new snapshot of the dataset (a CSV) may be dropped; the newest is trained on",
+                          "`data/inbox/`")
 # Alerts
 ALERT_WEBHOOK_URL = Variable("YTS_ALERT_WEBHOOK_URL", str, None, "where alerts are POSTed (Slack-compatible JSON)",
                              "unset: alerts go to the outbox and the logs only")

@@ -40,6 +40,7 @@ class ProjectPaths:
     model_dir: Path | None = None  # canonical copies elsewhere (YTS_MODEL_DIR, YTS_REPORT_DIR, YTS_MAP_DIR)
     report_dir: Path | None = None
     map_dir: Path | None = None
+    backup_dir: Path | None = None  # registry backups elsewhere (YTS_BACKUP_DIR)
 
     @classmethod
     def from_env(cls, root: str | Path | None = None, artifact_dir: str | Path | None = None) -> "ProjectPaths":
@@ -53,7 +54,8 @@ class ProjectPaths:
             return None if value is None else (resolved_root / value).resolve()  # relative: to the project root
 
         return cls(root=resolved_root, artifact_dir=resolved_artifacts.expanduser().resolve(),
-                   model_dir=folder(config.MODEL_DIR), report_dir=folder(config.REPORT_DIR), map_dir=folder(config.MAP_DIR))
+                   model_dir=folder(config.MODEL_DIR), report_dir=folder(config.REPORT_DIR), map_dir=folder(config.MAP_DIR),
+                   backup_dir=folder(config.BACKUP_DIR))
 
     def for_run(self, run_id: str) -> "ProjectPaths":
         if not run_id or "/" in run_id or run_id.startswith("."):
@@ -76,6 +78,12 @@ class ProjectPaths:
     @property
     def incoming_dir(self) -> Path:
         return self.data_dir / "incoming"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Where a new snapshot of the dataset may be dropped (YTS_DATA_INBOX_DIR)."""
+        explicit = config.DATA_INBOX_DIR.get()
+        return (self.root / explicit).resolve() if explicit is not None else self.data_dir / "inbox"
 
     @property
     def default_real_csv(self) -> Path:
@@ -205,3 +213,8 @@ class ProjectPaths:
     @property
     def published_runs_dir(self) -> Path:
         return self.mlops_dir / "runs"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where registry backups go: YTS_BACKUP_DIR (relative: to the project root), else `<root>/backups`."""
+        return self.backup_dir if self.backup_dir is not None else self.root / "backups"

@@ -27,6 +27,10 @@ from .paths import ProjectPaths
 REGISTRY_FORMAT = 1
 LOCK_TIMEOUT_SECONDS = 30.0
 PUBLISHED_MANIFEST = "training_manifest.json"
+# A restore (core/backup.py) extracts and verifies a backup in mlops/.restore.staging/ (removed by `recover` like any
+# staging folder), commits by renaming it to mlops/.restore.ready/, then moves it in; `recover` finishes that move.
+RESTORE_STAGING = ".restore.staging"
+RESTORE_READY = ".restore.ready"
 
 
 class RegistryError(RuntimeError):
@@ -256,11 +260,14 @@ def _last_audit_line(paths: ProjectPaths) -> tuple[str | None, bool]:
 def recover(paths: ProjectPaths) -> list[str]:
     """Repair what an interrupted writer left; call under the registry lock. Returns what was done.
 
+    - a restore that was committed (`mlops/.restore.ready/`) is moved in (`finish_restore`);
     - a torn last audit line is cut off; the registry's `last_audit` is appended if the log lacks it;
     - staging folders and temp files of the registry are removed;
     - published run folders that no registry record points at move to `mlops/orphans/`.
     """
     done: list[str] = []
+    if finish_restore(paths):
+        done.append("finished moving in a restore that was verified and committed before it was interrupted")
     registry = load_registry(paths)
     last_txn, torn = _last_audit_line(paths)
     if torn:
@@ -287,7 +294,8 @@ def recover(paths: ProjectPaths) -> list[str]:
         for entry in folder.iterdir():
             if entry.name.startswith(".") and (entry.name.endswith(".staging") or entry.name.endswith(".tmp")):
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-                done.append(f"removed {entry.relative_to(paths.artifact_dir)} left by an interrupted writer")
+                shown = entry.relative_to(paths.artifact_dir) if entry.is_relative_to(paths.artifact_dir) else entry
+                done.append(f"removed {shown} left by an interrupted writer")  # data/ is outside the artifact folder
             elif folder == paths.published_runs_dir and entry.is_dir() and entry.name not in known:
                 target = paths.mlops_dir / "orphans" / f"{entry.name}-{uuid.uuid4().hex[:8]}"
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -296,9 +304,49 @@ def recover(paths: ProjectPaths) -> list[str]:
     return done
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def finish_restore(paths: ProjectPaths) -> bool:
+    """Move a committed restore into place; call under the registry lock. Idempotent: a crash part way is finished
+    by the next call (from `recover`). Returns whether there was one.
+
+    `mlops/.restore.ready/mlops/` holds a backup's tree, already verified, with its registry committed (audit record
+    included). Each run folder replaces the one of the same id, then every other file replaces its namesake, the
+    registry last: readers follow the registry, so they see the restored runs before the registry that names them.
+    """
+    ready = paths.mlops_dir / RESTORE_READY
+    if not ready.is_dir():
+        return False
+    tree = ready / "mlops"
+    runs = tree / "runs"
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else ():
+        target = run_dir(paths, folder.name)
+        aside = target.with_name(f".{target.name}.replaced.staging")
+        if target.exists() or target.is_symlink():
+            _remove(aside)  # from an earlier, interrupted pass
+            os.replace(target, aside)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, target)
+        _remove(aside)
+    files = sorted(p for p in tree.rglob("*") if p.is_file() and p.relative_to(tree).parts[0] != "runs")
+    files.sort(key=lambda p: p == tree / paths.model_registry.name)  # the registry last
+    for source in files:
+        target = paths.mlops_dir / source.relative_to(tree)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    shutil.rmtree(ready)
+    return True
+
+
 def _activate(paths: ProjectPaths, registry: dict[str, Any], run_id: str, action: str, reason: str, actor: str) -> dict[str, Any]:
     audit = _audit(action, run_id, registry["active_run_id"], run_id, reason, actor)
     registry["active_run_id"] = run_id
+    registry["retraining_required"] = None  # a person (or new data) acted: another run serves now
     _commit(paths, registry, audit)
     refresh_canonical(paths, run_id, registry)
     return registry
@@ -443,6 +491,47 @@ def _require_valid(paths: ProjectPaths, registry: dict[str, Any], run_id: str) -
     if problems:
         raise RegistryError(f"run {run_id} failed verification: " + "; ".join(problems))
     return record
+
+
+MAX_FLAGGED_BATCHES = 20
+
+
+def flag_retraining_required(paths: ProjectPaths, batch: str, why: str, actor: str) -> tuple[dict[str, Any], bool]:
+    """Drift without new labelled data: record that retraining is required, for a person to act on.
+
+    The state names the active run and the batches that drifted since; it stays until another run is
+    activated. Returns (registry, whether the state is new)."""
+    with registry_lock(paths):
+        recover(paths)
+        registry = load_registry(paths)
+        active = registry["active_run_id"]
+        state = registry.get("retraining_required")
+        if state and state["since_run_id"] == active:
+            if batch in state["batches"]:
+                return registry, False
+            state["batches"] = [*state["batches"], batch][-MAX_FLAGGED_BATCHES:]
+            _commit(paths, registry, _unchanged_audit(registry, "retraining_required", active or "", why, actor))
+            return registry, False
+        registry["retraining_required"] = {
+            "since_run_id": active, "raised_at": utc_now(), "batches": [batch],
+            "reason": f"retraining required: no new labelled data since run {active}; {why}"}
+        _commit(paths, registry, _unchanged_audit(registry, "retraining_required", active or "", why, actor))
+        return registry, True
+
+
+def reject_candidate(paths: ProjectPaths, run_id: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """A person's decision: a recorded candidate may never be promoted. Its published files stay, immutable."""
+    with registry_lock(paths):
+        recover(paths)
+        registry = load_registry(paths)
+        record = find_run(registry, run_id)
+        if record is None or record["status"] != "candidate":
+            found = "not in the registry" if record is None else f"{record['status']}, not a candidate"
+            raise RegistryError(f"run {run_id} is {found}: only a candidate can be rejected")
+        record["status"] = "rejected"
+        record["reason"] = f"rejected by {actor}: {reason}"
+        _commit(paths, registry, _unchanged_audit(registry, "reject", run_id, reason, actor))
+        return registry
 
 
 def promote(paths: ProjectPaths, run_id: str, *, reason: str, actor: str) -> dict[str, Any]:

@@ -1,18 +1,26 @@
-"""Automation in one place: the jobs, the drift sensor, declarative automation and the retraining schedule.
+"""Automation in one place: the jobs, the new-data and drift sensors, declarative automation and the schedule.
 
 Built when the code location loads (`@definitions`), so YTS_DRIFT_SENSOR_INTERVAL and YTS_RETRAIN_CRON
 are read then, never at import.
 """
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 from dagster import (
+    AssetObservation,
     AssetSelection,
     AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    DagsterInstance,
     Definitions,
+    MetadataValue,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     SensorDefinition,
     SensorEvaluationContext,
@@ -24,12 +32,18 @@ from dagster import (
 )
 
 from ..core import config
-from ..core.alerts import raise_and_flush, repeated_drift_alert
+from ..core.alerts import Alert, raise_and_flush, repeated_drift_alert, retraining_required_alert
+from ..core.paths import ProjectPaths
 from ..core.payloads import ReadLimits
-from ..core.registry import serving_baseline
+from ..core.registry import active_run, flag_retraining_required, load_registry, serving_baseline
+from ..ml.dataset import DatasetError
+from ..ml.source import data_version
 from ..ml.incoming import scan_incoming
 from ..resources import GatePolicyResource, YtsSettings
+from .data.assets import SOURCE
 from .registry.gate import record_blocked_run
+
+DATA_VERSION_TAG = "dagster/data_version"
 
 TRAINING_GROUPS = ("data", "models", "analytics", "registry")
 MONITORING_GROUPS = ("monitoring",)
@@ -75,6 +89,7 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
             context.log.warning(problem)
         requests, alerts = [], []
         needed = config.DRIFT_ALERT_BATCHES.get()
+        response = DriftResponse(paths, settings, gate_policy.policy().retrain_on_drift, lambda: context.instance)
         for decision in scan.decisions:
             if decision.summary is not None:  # measured: a drift risk extends the streak, a calm batch ends it
                 streak = [*streak, f"{decision.name}:{decision.content_sha256[:16]}"] if decision.retrain else []
@@ -85,13 +100,17 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
                                        job_name=drift_job.name, tags={**tags, "yts/trigger": "new_batch"}))
             if decision.retrain:
                 summary = decision.summary or {}
-                requests.append(RunRequest(
-                    run_key=f"retrain:{decision.content_sha256}",
-                    job_name=training_job.name,
-                    tags={**tags, "yts/trigger": "drift",
-                          "yts/drifted_features": ",".join(summary.get("drifted_features", [])) or "none",
-                          "yts/high_severity_share": str(summary.get("high_severity_share"))},
-                ))
+                decided = response.decide(decision.name, summary)
+                context.log.warning(f"{decision.name} is a drift risk: {decided.why}")
+                alerts += decided.alerts
+                if decided.train:
+                    requests.append(RunRequest(
+                        run_key=f"retrain:{decision.content_sha256}",
+                        job_name=training_job.name,
+                        tags={**tags, **decided.tags, "yts/trigger": "drift",
+                              "yts/drifted_features": ",".join(summary.get("drifted_features", [])) or "none",
+                              "yts/high_severity_share": str(summary.get("high_severity_share"))},
+                    ))
         raise_and_flush(paths, alerts, context.log.error)
         cursor = json.dumps({"seen": scan.seen, "drift_streak": streak[-needed:]}, sort_keys=True)
         if not requests:
@@ -102,6 +121,90 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return incoming_drift_sensor
+
+
+@dataclass(frozen=True)
+class DriftDecision:
+    train: bool
+    why: str
+    tags: dict[str, str] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+class DriftResponse:
+    """The gate policy's `retrain_on_drift` for one sensor tick: train only when it can change something."""
+
+    def __init__(self, paths: ProjectPaths, settings: YtsSettings, mode: str,
+                 instance: Callable[[], DagsterInstance]) -> None:
+        self.paths, self.settings, self.mode, self.instance = paths, settings, mode, instance  # the instance when needed
+
+    @cached_property
+    def versions(self) -> tuple[str | None, str | None]:
+        """(the data version a run would read now, the active run's)."""
+        active = active_run(load_registry(self.paths))
+        try:
+            current = data_version(self.paths, self.settings.data_source)[0]
+        except DatasetError:
+            current = None
+        return current, active.get("data_sha256") if active else None
+
+    def decide(self, batch: str, summary: dict[str, Any]) -> DriftDecision:
+        current, trained_on = self.versions
+        tags = {"yts/data_sha256": current or "unknown", "yts/active_data_sha256": trained_on or "none"}
+        if self.mode == "always":
+            return DriftDecision(True, "retrain_on_drift=always: training requested", tags)
+        if self.mode == "if_new_data" and current and current != trained_on:
+            if training_requested_for(self.instance(), current):
+                return DriftDecision(False, f"data version {current[:12]} is already being trained on")
+            return DriftDecision(True, f"new data (version {current[:12]}, the active run's is {str(trained_on)[:12]}): "
+                                       "training requested", tags)
+        why = (f"payload batch {batch} is a drift risk (high-severity share {summary.get('high_severity_share')}, "
+               f"drifted: {', '.join(summary.get('drifted_features', [])) or 'none'}); retrain_on_drift={self.mode}")
+        registry, new = flag_retraining_required(self.paths, batch, why, actor="dagster")
+        state = registry["retraining_required"]
+        alerts = [retraining_required_alert(state)] if new else []
+        return DriftDecision(False, f"no training: {state['reason']}", alerts=alerts)
+
+
+def training_requested_for(instance: DagsterInstance, version: str) -> bool:
+    """Whether a training run for this data version exists already (any sensor, any status)."""
+    return bool(instance.get_run_records(RunsFilter(job_name=training_job.name, tags={"yts/data_sha256": version}),
+                                         limit=1))
+
+
+def build_new_data_sensor(interval_seconds: int) -> SensorDefinition:
+    @sensor(
+        name="new_data_sensor",
+        jobs=[training_job],
+        minimum_interval_seconds=interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Observes youtube_stats_csv (the sha256 of the dataset a run would read: the newest CSV in "
+                    "data/inbox/, YTS_DATA_PATH or the default path). A data version that no active run was trained on "
+                    "and no training run was requested for requests training_job once, tagged with the versions. An "
+                    "unchanged file never triggers a run.",
+    )
+    def new_data_sensor(context: SensorEvaluationContext, settings: YtsSettings) -> SensorResult:
+        paths = settings.paths()
+        try:
+            current, what = data_version(paths, settings.data_source)
+        except DatasetError as exc:
+            return SensorResult(skip_reason=SkipReason(f"the dataset cannot be read: {exc}"), cursor=context.cursor)
+        events = []
+        if context.cursor != current:
+            events.append(AssetObservation(asset_key=SOURCE, tags={DATA_VERSION_TAG: current},
+                                           metadata={"source": MetadataValue.text(what)}))
+        active = active_run(load_registry(paths))
+        trained_on = active.get("data_sha256") if active else None
+        if current == trained_on or training_requested_for(context.instance, current):
+            return SensorResult(asset_events=events, cursor=current,
+                                skip_reason=SkipReason(f"data version {current[:12]} ({what}) is trained on or requested"))
+        request = RunRequest(run_key=f"data:{current}", job_name=training_job.name,
+                             tags={"yts/trigger": "new_data", "yts/data_sha256": current,
+                                   "yts/active_data_sha256": trained_on or "none"})
+        context.log.info(f"new data version {current[:12]} ({what}); the active run's is {str(trained_on)[:12]}")
+        return SensorResult(run_requests=[request], asset_events=events, cursor=current)
+
+    return new_data_sensor
 
 
 def build_retraining_schedule(cron: str) -> ScheduleDefinition:
@@ -129,6 +232,6 @@ def automation() -> Definitions:
     )
     return Definitions(
         jobs=[training_job, drift_job],
-        sensors=[build_drift_sensor(interval), automation_sensor],
+        sensors=[build_drift_sensor(interval), build_new_data_sensor(interval), automation_sensor],
         schedules=[build_retraining_schedule(config.RETRAIN_CRON.get())],
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 PromotionPolicy = Literal["auto", "manual"]
+RetrainOnDrift = Literal["if_new_data", "always", "never"]
 
 
 def doc(text: str) -> dict[str, str]:
@@ -70,3 +71,6 @@ class GatePolicy:
         "a mean per-fold log R² drop larger than this fails no_regression_against_champion, however noisy the folds"))
     promotion_policy: PromotionPolicy = field(default="auto", metadata=doc(
         "auto: promote when every blocking check passed; manual: record a candidate to promote with yts-registry"))
+    retrain_on_drift: RetrainOnDrift = field(default="if_new_data", metadata=doc(
+        "what a drift-risk payload batch does. if_new_data: train when the data version differs from the active "
+        "run's, else raise 'retraining required' for a person; always: train anyway; never: only raise the state"))

@@ -1,13 +1,15 @@
-"""Pick the raw data source: YTS_DATA_PATH, then data/Global YouTube Statistics.csv, then the demo."""
+"""Pick the raw data source: the newest CSV dropped in the inbox (data/inbox/, YTS_DATA_INBOX_DIR), then
+YTS_DATA_PATH, then data/Global YouTube Statistics.csv, then the demo. Its sha256 is the data version."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from ..core import config
-from ..core.files import read_json, write_bytes, write_json
+from ..core.files import read_json, sha256_bytes, sha256_file, write_bytes, write_json
 from ..core.paths import ProjectPaths
 from .dataset import DatasetError, RawDataset, load_raw
 from .demo import demo_csv_bytes
@@ -30,8 +32,23 @@ class RawSource:
                 "encoding": self.encoding, "rows": self.rows, "columns": self.columns}
 
 
+def newest_inbox_csv(paths: ProjectPaths) -> Path | None:
+    """The newest regular `*.csv` in the inbox (never a symlink or a special file; ties: the last name)."""
+    if not paths.inbox_dir.is_dir():
+        return None
+    found = []
+    with os.scandir(paths.inbox_dir) as entries:
+        for entry in entries:
+            if entry.name.endswith(".csv") and not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+                found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name, Path(entry.path)))
+    return max(found)[2] if found else None
+
+
 def locate_real_csv(paths: ProjectPaths, mode: SourceMode = "auto") -> Path | None:
     """The real CSV to read, or None for the demo. An explicit path that is missing is an error."""
+    dropped = newest_inbox_csv(paths) if mode != "demo" else None
+    if dropped is not None:
+        return dropped.resolve()
     explicit = config.DATA_PATH.get()
     name = config.DATA_PATH.name
     tried: list[Path] = []
@@ -59,6 +76,9 @@ def locate_real_csv(paths: ProjectPaths, mode: SourceMode = "auto") -> Path | No
 
 def describe_source(paths: ProjectPaths, mode: SourceMode = "auto") -> str:
     """In words, what a run in this mode reads, without reading it (for messages about failed runs)."""
+    dropped = newest_inbox_csv(paths) if mode != "demo" else None
+    if dropped is not None:
+        return f"{dropped} (the newest CSV in {paths.inbox_dir})"
     explicit = config.DATA_PATH.get()
     if explicit is not None and mode != "demo":
         return f"{explicit} ({config.DATA_PATH.name})"
@@ -67,6 +87,14 @@ def describe_source(paths: ProjectPaths, mode: SourceMode = "auto") -> str:
     if paths.default_real_csv.is_file():
         return str(paths.default_real_csv)
     return f"{paths.default_real_csv} (missing)" if mode == "real" else "generated demo data (no real CSV found)"
+
+
+def data_version(paths: ProjectPaths, mode: SourceMode = "auto") -> tuple[str, str]:
+    """(sha256, what it is) of the bytes a run would read now, hashed in chunks; the demo's are generated."""
+    real = locate_real_csv(paths, mode)
+    if real is not None:
+        return sha256_file(real), str(real)
+    return sha256_bytes(demo_csv_bytes()), "generated demo data"
 
 
 def read_source(paths: ProjectPaths, mode: SourceMode = "auto") -> tuple[RawDataset, SourceKind]:

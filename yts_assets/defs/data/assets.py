@@ -1,7 +1,15 @@
 """Data assets: the raw CSV, the processed table, features, quality report and drift baseline."""
 
 
-from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    ObserveResult,
+    asset,
+    observable_source_asset,
+)
 
 from ...core.files import write_csv, write_json
 from ...lineage import input_paths, output_paths
@@ -10,20 +18,37 @@ from ...ml.dataset import process, read_processed
 from ...ml.features import feature_snapshot as build_feature_snapshot
 from ...ml.reports import data_quality_report as build_quality_report
 from ...ml.reports import training_baseline as build_training_baseline
-from ...ml.source import load_recorded_source, read_source, record_source
+from ...ml.source import data_version, load_recorded_source, read_source, record_source
 from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 
 GROUP = "data"
 
 
+SOURCE = "youtube_stats_csv"
+
+
+@observable_source_asset(
+    name=SOURCE,
+    group_name="sources",
+    description="The dataset file as Dagster observes it: its data version is the sha256 of the bytes a run would "
+                "read now (the newest CSV in data/inbox/, else YTS_DATA_PATH, else data/Global YouTube "
+                "Statistics.csv, else the demo). new_data_sensor observes it on every tick; a new version makes "
+                "everything downstream stale until training_job has run on it.",
+)
+def youtube_stats_csv(context: AssetExecutionContext, settings: YtsSettings) -> ObserveResult:
+    sha256, what = data_version(settings.paths(), settings.data_source)
+    return ObserveResult(data_version=DataVersion(sha256), metadata={"source": MetadataValue.text(what)})
+
+
 @asset(
     group_name=GROUP,
+    deps=[SOURCE],
     kinds={"csv", "pandas"},
     code_version="1",
     description=(
-        "The Global YouTube Statistics 2023 CSV (latin-1, 995 rows, 28 columns), read from "
-        "YTS_DATA_PATH or data/Global YouTube Statistics.csv; a generated demo dataset when neither exists."
+        "The Global YouTube Statistics 2023 CSV (latin-1, 995 rows, 28 columns), read from the newest CSV in "
+        "data/inbox/, YTS_DATA_PATH or data/Global YouTube Statistics.csv; a generated demo dataset when none exists."
     ),
 )
 def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
@@ -39,7 +64,7 @@ def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> 
             "dagster/column_count": MetadataValue.int(source.columns),
             **table_metadata(raw.frame),
         },
-        data_version=DataVersion(raw.sha256[:16]),
+        data_version=DataVersion(raw.sha256),
     )
 
 
