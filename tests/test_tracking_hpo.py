@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.conftest import run_graph
 from yts_assets.cli.run import failure_reasons
@@ -56,19 +58,59 @@ def test_tracked_run_reads_back_from_mlflow(project: ProjectPaths, instance, mon
         assert run.data.metrics[f"{target}_log_r2"] == pytest.approx(metrics["model"]["log_r2"])
         assert run.data.metrics[f"{target}_baseline_log_r2"] == pytest.approx(metrics["baseline"]["log_r2"])
     reports = {Path(a.path).name for a in client.list_artifacts(run_id, "reports")}
-    assert reports == {"training_metrics.json", "data_quality_report.json", "training_baseline.json", "training_manifest.json"}
+    assert reports == {"training_metrics.json", "data_quality_report.json", "training_baseline.json",
+                       "training_manifest.json", "feature_store_snapshot.csv"}
     for target in ("subscribers", "earnings", "growth"):
         [version] = client.search_model_versions(f"name='yts-{target}'")
         assert version.run_id == run_id
+        assert version.tags["yts_run_id"] == result.run_id and version.tags["gate_decision"] == "promoted"
+        assert version.tags["data_sha256"] == manifest["data_sha256"]
+        assert version.tags["code_version"] == manifest["code_version"]
+    [dataset] = run.inputs.dataset_inputs
+    assert dataset.dataset.name == f"youtube-stats-{manifest['data_sha256'][:12]}"
 
     import mlflow
 
-    info = mlflow.models.get_model_info(f"models:/yts-earnings/{version.version}")
-    assert info.signature is not None and info.saved_input_example_info is not None
-    loaded = mlflow.sklearn.load_model(f"models:/yts-earnings/{version.version}")
+    info = mlflow.models.get_model_info("models:/yts-earnings@champion")
+    assert [c.name for c in info.signature.inputs.inputs] == ["uploads", "category", "country", "age"]
+    assert info.saved_input_example_info is not None
+    loaded = mlflow.pyfunc.load_model("models:/yts-earnings@champion")  # raw columns in, raw units out
+    frame = pd.DataFrame({"uploads": [500, 1200], "category": ["Music", "Knitting"], "country": ["India", "Narnia"],
+                          "age": [8, 2]})
     model = SupervisedModel.load(project.supervised_bundle)
-    probe = model.encode([500.0], [8.0], ["Music"], ["India"])
-    assert loaded.predict(probe)[0] == pytest.approx(model.regressors["earnings"].predict(probe)[0])
+    expected = model.predict(frame["uploads"], frame["age"], frame["category"], frame["country"])["earnings"]
+    assert loaded.predict(frame)["predicted_earnings"].tolist() == pytest.approx(expected.tolist())
+    assert not list((project.artifact_dir / "mlflow").rglob("*.pkl"))  # a model from code: nothing pickled
+
+
+@pytest.mark.slow
+def test_the_champion_alias_follows_the_registry_and_predicts_like_the_api(project: ProjectPaths, instance,
+                                                                          monkeypatch):
+    import mlflow
+
+    from serving.app import create_app
+    from serving.config import ServingConfig
+    from tests.conftest import another_training
+    from yts_assets.core.registry import rollback
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = run_graph(instance, tracking=ExperimentTracking(enabled=True))
+    second = run_graph(instance, tracking=ExperimentTracking(enabled=True), run_config=another_training())
+    assert first.success and second.success
+    client = mlflow_client(project)
+    assert client.get_model_version_by_alias("yts-growth", "champion").tags["yts_run_id"] == second.run_id
+    items = [{"uploads": 1200, "category": "Music", "country": "India", "age": 9},
+             {"uploads": 40, "category": "Gaming", "country": "Narnia", "age": 1}]
+    champion = mlflow.pyfunc.load_model("models:/yts-growth@champion")
+    with TestClient(create_app(ServingConfig(paths=project, capture_enabled=False))) as api:
+        served = [api.post("/predict", json=item).json() for item in items]
+        assert {body["run_id"] for body in served} == {second.run_id}
+        assert champion.predict(pd.DataFrame(items))["predicted_growth"].tolist() == pytest.approx(
+            [body["predicted_growth"] for body in served])
+    rollback(project, reason="the second run regressed", actor="pytest")
+    for target in ("subscribers", "earnings", "growth"):
+        version = client.get_model_version_by_alias(f"yts-{target}", "champion")
+        assert version.tags["yts_run_id"] == first.run_id, target
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from typing import Any
 
 from .files import read_json, sha256_bytes, sha256_file, write_bytes, write_json
 from .manifest import artifact_files
+from .model_aliases import sync_mlflow
 from .paths import ProjectPaths
 
 REGISTRY_FORMAT = 1
@@ -221,6 +222,7 @@ def _commit(paths: ProjectPaths, registry: dict[str, Any], audit: dict[str, Any]
     registry["last_audit"] = audit
     write_json(paths.model_registry, registry)
     _append_audit(paths, audit)
+    sync_mlflow(paths, registry)  # the champion alias and decision tags follow, where an MLflow store exists
 
 
 def _append_audit(paths: ProjectPaths, audit: dict[str, Any]) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pandas as pd
 
 from .features import ENCODED_FEATURES
 from .models import SupervisedModel
 
 REGISTERED_MODEL_PREFIX = "yts"
-# MLflow stores sklearn models with skops, which asks to trust the tree nodes of our own models.
-SKOPS_TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+PYFUNC_CODE = Path(__file__).with_name("mlflow_model.py")  # a model from code: MLflow pickles nothing
+SKOPS_ARTIFACT = "supervised_model"  # the name mlflow_model.py loads
+PIP_PACKAGES = ("mlflow", "scikit-learn", "skops", "pandas", "numpy")
 
 
 def flat_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -27,12 +28,12 @@ def flat_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
     return flat
 
 
-def log_supervised(model: SupervisedModel, example_features: np.ndarray) -> None:
-    """Params, CV metrics beside the baseline, and each model with a signature and input example."""
+def log_supervised(model: SupervisedModel, skops_path: Path, example: pd.DataFrame, tags: dict[str, str]) -> None:
+    """Params, CV metrics beside the baseline, and one pyfunc model per target that takes the raw inputs
+    (preprocessing included), registered as `yts-<target>` with the run's tags on its version."""
     import mlflow
-    import mlflow.sklearn
-    import sklearn
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
 
     mlflow.log_params({f"train_{k}": v for k, v in model.config.items()})
     mlflow.log_params({"features": ",".join(ENCODED_FEATURES), "target_transform": model.target_transform,
@@ -40,16 +41,47 @@ def log_supervised(model: SupervisedModel, example_features: np.ndarray) -> None
     for target, params in model.refit_parameters.items():
         mlflow.log_params({f"{target}_{k}": v for k, v in params.items()})
     mlflow.log_metrics(flat_metrics(model.metrics))
-    for target, regressor in model.regressors.items():
-        mlflow.sklearn.log_model(
-            regressor,
+    inputs = Schema([ColSpec("long", "uploads"), ColSpec("string", "category"), ColSpec("string", "country"),
+                     ColSpec("long", "age")])
+    client = mlflow.MlflowClient()
+    for target in model.regressors:
+        info = mlflow.pyfunc.log_model(
             name=f"{target}_model",
-            signature=infer_signature(example_features, regressor.predict(example_features)),
-            input_example=example_features,
-            registered_model_name=f"{REGISTERED_MODEL_PREFIX}-{target}",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            python_model=str(PYFUNC_CODE),
+            artifacts={SKOPS_ARTIFACT: str(skops_path)},
+            model_config={"target": target},
+            signature=ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", f"predicted_{target}")])),
+            input_example=example,
+            registered_model_name=registered_name(target),
+            pip_requirements=pip_requirements(),
         )
+        for key, value in {**tags, "gate_decision": "pending"}.items():
+            client.set_model_version_tag(registered_name(target), info.registered_model_version, key, value)
+
+
+def pip_requirements() -> list[str]:
+    """What loading needs: yts itself (its encoder and skops loader) and the exact versions it was logged with."""
+    from importlib import metadata
+
+    return [f"yts=={metadata.version('yts')}", *(f"{name}=={metadata.version(name)}" for name in PIP_PACKAGES)]
+
+
+def registered_name(target: str) -> str:
+    return f"{REGISTERED_MODEL_PREFIX}-{target}"
+
+
+def model_example(processed: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
+    """Raw input columns, as a client sends them: the input example of every logged model."""
+    frame = processed[["uploads", "category", "country", "age"]].dropna().head(rows)
+    return frame.astype({"uploads": "int64", "age": "int64", "category": str, "country": str}).reset_index(drop=True)
+
+
+def log_dataset(processed: pd.DataFrame, source: str, data_sha256: str) -> None:
+    """The training data as an MLflow dataset input: its source, the raw file's sha256 and the table's digest."""
+    import mlflow
+
+    dataset = mlflow.data.from_pandas(processed, source=source, name=f"youtube-stats-{data_sha256[:12]}")
+    mlflow.log_input(dataset, context="training", tags={"data_sha256": data_sha256})
 
 
 def log_reports(reports: list[Path]) -> None:

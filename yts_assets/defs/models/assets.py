@@ -15,7 +15,8 @@ from ...metadata import column_schema, file_metadata, metrics_markdown, png_mark
 from ...ml import hpo
 from ...ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
 from ...ml.dataset import read_processed
-from ...ml.experiment import log_supervised
+from ...core.manifest import code_version
+from ...ml.experiment import log_dataset, log_supervised, model_example
 from ...ml.features import ENCODED_FEATURES, MODEL_INPUTS
 from ...ml.models import ClusteringModel, SupervisedModel
 from ...ml.plots import clusters_png, predicted_vs_actual_png
@@ -136,7 +137,11 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
     model, results = train_supervised(processed, training, tuned)
     digest = model.save(paths.supervised_bundle)  # the sha256 of supervised_model, the form yts loads
     if tracking.active:
-        log_supervised(model, model.encoder.encode(processed.head(5)))
+        source = read_json(input_paths(context, settings, "raw_youtube_stats").raw_source)
+        log_dataset(processed, source["path"], source["sha256"])
+        log_supervised(model, paths.supervised_model, model_example(processed),
+                       tags={"yts_run_id": context.run.run_id, "data_sha256": source["sha256"],
+                             "code_version": code_version()})
     for target, result in results.items():
         context.log.info(f"{target}: CV log R² {result.model_metrics['log_r2']:.3f} "
                          f"(baseline {result.baseline_metrics['log_r2']:.3f}) on {result.rows} rows")

@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from ...core.files import read_json, sha256_file, write_json
 from ...core.manifest import build_manifest
 from ...core.registry import find_run, register_run
-from ...lineage import output_paths
+from ...lineage import output_paths, producing_run
 from ...metadata import file_metadata
 from ...ml.experiment import log_reports
 from ...resources import GatePolicyResource, YtsSettings
@@ -31,7 +31,10 @@ def training_manifest(context: AssetExecutionContext, settings: YtsSettings,
                               mlflow_run_id=tracking.mlflow_run_id)
     digest = write_json(paths.training_manifest, manifest)
     if tracking.active:
-        log_reports([paths.training_metrics, paths.data_quality_report, paths.training_baseline, paths.training_manifest])
+        study_run = producing_run(context, "hpo_study")
+        study = settings.paths().for_run(study_run).optuna_study if study_run else None
+        log_reports([paths.training_metrics, paths.data_quality_report, paths.training_baseline, paths.training_manifest,
+                     paths.feature_snapshot, *([study] if study is not None and study.is_file() else [])])
     return MaterializeResult(metadata={
         **file_metadata(paths.training_manifest, digest),
         "run_id": MetadataValue.text(manifest["run_id"]),
