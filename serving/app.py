@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from .capabilities import DefinitionsSummary, package_version
 from .config import ServingConfig
+from .docs import install_offline_docs
 from .errors import document_body_errors, unexpected_error, validation_error
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
 from .observability import PayloadCapture, ServiceMetrics, ServingCollector, TrafficWindow
@@ -43,7 +44,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             limiter.restore_original_limits()
 
     app = FastAPI(title="yts", version=package_version("yts") or "dev", lifespan=lifespan,
-                  description="Predictions from the registry's active run of the yts Dagster platform.")
+                  description="Predictions from the registry's active run of the yts Dagster platform.",
+                  docs_url=None, redoc_url=None)  # served by install_offline_docs, without a CDN
+    install_offline_docs(app)
     app.state.config, app.state.store, app.state.capture = config, store, capture
     app.state.metrics, app.state.definitions, app.state.traffic = ServiceMetrics(), DefinitionsSummary(), TrafficWindow()
     app.state.metrics.registry.register(ServingCollector(store, capture, app.state.traffic))

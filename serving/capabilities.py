@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from yts_assets.core import config
+from yts_assets.core.model_aliases import mlflow_store
+from yts_assets.core.paths import ProjectPaths
 
-PACKAGES = {"dagster": "dagster", "webserver": "dagster-webserver", "mlflow": "mlflow",
+PACKAGES = {"dagster": "dagster", "webserver": "dagster-webserver", "mlflow": "mlflow", "wandb": "wandb",
             "dagster_mlflow": "dagster-mlflow", "optuna": "optuna"}
 LIST_TIMEOUT_SECONDS = 60.0
 
@@ -46,7 +48,7 @@ FEAST_REPO = Path("deploy/feast/feature_store.yaml")
 PREFECT_FLOW = Path("orchestration/prefect/retraining_flow.py")  # the original's; yts has none
 
 
-def capability_groups(root: Path, definitions: dict[str, Any]) -> dict[str, dict[str, bool]]:
+def capability_groups(root: Path, definitions: dict[str, Any], artifacts: Path) -> dict[str, dict[str, bool]]:
     """The original platform's five groups, answered for yts: Dagster stands where Prefect stood, and Dagster
     data versions where DVC stood, each beside the original's keys (which stay, answered truthfully)."""
     assets, jobs = set(definitions.get("assets", [])), set(definitions.get("jobs", []))
@@ -55,7 +57,11 @@ def capability_groups(root: Path, definitions: dict[str, Any]) -> dict[str, dict
     return {
         "experiment_tracking": {"mlflow_installed": module_installed("mlflow"),
                                 "wandb_installed": module_installed("wandb"),
-                                "dagster_mlflow_installed": module_installed("dagster_mlflow")},
+                                "dagster_mlflow_installed": module_installed("dagster_mlflow"),
+                                "mlflow_enabled": flag_enabled(config.ENABLE_MLFLOW) is True,
+                                "mlflow_store_present": mlflow_store(ProjectPaths(root=root, artifact_dir=artifacts))
+                                is not None,
+                                "wandb_enabled": flag_enabled(config.ENABLE_WANDB) is True},
         "hpo": {"optuna_installed": module_installed("optuna"), "hpo_study_asset_present": "hpo_study" in assets},
         "feature_store": {"dvc_project_present": (root / "dvc.yaml").is_file(),
                           "feast_repo_present": (shipped / FEAST_REPO).is_file(),
@@ -77,12 +83,17 @@ def capability_groups(root: Path, definitions: dict[str, Any]) -> dict[str, dict
     }
 
 
-def tracking_enabled() -> bool | str:
-    """YTS_ENABLE_MLFLOW as training reads it; an unparseable value is reported, not raised."""
+def flag_enabled(variable: config.Variable) -> bool | str:
+    """A boolean variable as training reads it; an unparseable value is reported, not raised."""
     try:
-        return bool(config.ENABLE_MLFLOW.get())
+        return bool(variable.get())
     except config.ConfigError as exc:
         return f"invalid: {exc}"
+
+
+def tracking_enabled() -> bool | str:
+    """YTS_ENABLE_MLFLOW as training reads it."""
+    return flag_enabled(config.ENABLE_MLFLOW)
 
 
 def project_dir() -> Path | None:

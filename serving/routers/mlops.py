@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 
+from yts_assets.core import config
 from yts_assets.core.manifest import with_contract_keys
 from yts_assets.core.registry import RegistryError, load_registry
 from yts_assets.ml.drift import drift_report
 from yts_assets.ml.policy import DriftThresholds
 
-from ..capabilities import capability_groups, installed_packages, tracking_enabled
+from ..capabilities import capability_groups, flag_enabled, installed_packages, tracking_enabled
 from ..dependencies import ServingRun
 from ..schemas import Capabilities, DriftCheckRequest, DriftCheckResponse, Manifest, Registry, unknown_field_warnings
 
@@ -54,9 +55,9 @@ def capabilities(request: Request) -> dict[str, object]:  # sync: the first call
     store = state.store
     definitions = state.definitions.summary()
     return {
-        **capability_groups(state.config.paths.root, definitions),
+        **capability_groups(state.config.paths.root, definitions, state.config.paths.artifact_dir),
         "installed": installed_packages(),
-        "enabled": {"mlflow": tracking_enabled(), "optuna": state.config.paths.optuna_storage.is_file(),
+        "enabled": {"mlflow": tracking_enabled(), "wandb": flag_enabled(config.ENABLE_WANDB), "optuna": state.config.paths.optuna_storage.is_file(),
                     "payload_capture": state.capture is not None, "admin_api": bool(state.config.admin_token)},
         "definitions": definitions,
         "model": {"ready": store.ready, "serving_run_id": store.current.run_id if store.current else None},

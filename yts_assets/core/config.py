@@ -145,12 +145,12 @@ EXPERIMENT_TRACKING_STRICT = Variable("YTS_EXPERIMENT_TRACKING_STRICT", parse_bo
                                       "fail the run when tracking is on but its store cannot be used")
 EXPERIMENT_TAGS = Variable("YTS_EXPERIMENT_TAGS", parse_tags, {}, "tags of every tracked run: `key=value,key=value`",
                            "none")
-ENABLE_WANDB = Variable("YTS_ENABLE_WANDB", parse_bool, False, "Weights & Biases tracking",
-                        not_applied="not yet: yts has no W&B integration; a run with it set says so and goes on")
-WANDB_PROJECT = Variable("WANDB_PROJECT", str, None, "W&B project",
-                         not_applied="not yet: read by W&B tracking, which yts does not have")
-WANDB_ENTITY = Variable("WANDB_ENTITY", str, None, "W&B entity",
-                        not_applied="not yet: read by W&B tracking, which yts does not have")
+ENABLE_WANDB = Variable("YTS_ENABLE_WANDB", parse_bool, False,
+                        "also track training runs in Weights & Biases, beside MLflow (`true`/`1`/`yes`/`on`; needs "
+                        "the `wandb` extra; `WANDB_MODE`, `WANDB_API_KEY` and W&B's other variables apply)")
+WANDB_PROJECT = Variable("WANDB_PROJECT", str, "yts", "W&B project of training runs")
+WANDB_ENTITY = Variable("WANDB_ENTITY", str, None, "W&B entity (user or team) of training runs",
+                        "the API key's default entity")
 OPTUNA_TRIALS = Variable("YTS_OPTUNA_TRIALS", int, 20, "new trials per Optuna study in `hpo_study`")
 OPTUNA_TIMEOUT_SECONDS = Variable("YTS_OPTUNA_TIMEOUT_SECONDS", float, 300.0, "time budget of all `hpo_study` studies")
 # Serving

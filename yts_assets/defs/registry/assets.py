@@ -35,6 +35,9 @@ def training_manifest(context: AssetExecutionContext, settings: YtsSettings,
         study = settings.paths().for_run(study_run).optuna_study if study_run else None
         log_reports([paths.training_metrics, paths.data_quality_report, paths.training_baseline, paths.training_manifest,
                      paths.feature_snapshot, *([study] if study is not None and study.is_file() else [])])
+    tracking.log_run_summary(manifest, reports=[paths.training_metrics, paths.data_quality_report,  # W&B, when on
+                                                paths.training_baseline, paths.training_manifest],
+                             models=[paths.supervised_model, paths.clustering_model])
     return MaterializeResult(metadata={
         **file_metadata(paths.training_manifest, digest),
         "run_id": MetadataValue.text(manifest["run_id"]),
@@ -42,6 +45,7 @@ def training_manifest(context: AssetExecutionContext, settings: YtsSettings,
         "data_sha256": MetadataValue.text(manifest["data"]["data_sha256"]),
         "code_version": MetadataValue.text(manifest["code_version"]),
         "mlflow_run_id": MetadataValue.text(manifest["mlflow_run_id"] or "tracking off"),
+        "wandb_run_id": MetadataValue.text(tracking.wandb_run_id or "tracking off"),
         "hyperparameter_source": MetadataValue.text(manifest["hyperparameters"]["source"]),
         "dagster/row_count": MetadataValue.int(len(manifest["artifacts"])),
         "artifacts": MetadataValue.md("| artifact | sha256 | bytes |\n| --- | --- | ---: |\n" + "\n".join(
