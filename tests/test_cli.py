@@ -66,8 +66,13 @@ def test_ci_runs_the_readme_test_command():
 @pytest.mark.slow
 def test_dg_scaffolds_an_asset_that_loads_without_wiring(tmp_path: Path):
     clone = tmp_path / "clone"
-    shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".venv", ".git", "artifacts", "data", ".dagster_home*",
-                                                                "__pycache__", "*.egg-info", ".pytest_cache"))
+    skipped = shutil.ignore_patterns(".venv", ".git", "artifacts", ".dagster_home*", "__pycache__", "*.egg-info",
+                                     ".pytest_cache")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:  # the project's data/, not yts_assets/defs/data/
+        return set(skipped(folder, names)) | ({"data", "backups"} & set(names) if Path(folder) == REPO else set())
+
+    shutil.copytree(REPO, clone, ignore=ignore)
     env = {**os.environ, "PYTHONPATH": str(clone)}
     scaffold = subprocess.run([str(BIN / "dg"), "scaffold", "defs", "dagster.asset", "data/probe_asset.py"], cwd=clone,
                               capture_output=True, text=True, timeout=120, env=env)
