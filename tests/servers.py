@@ -54,8 +54,9 @@ def call(port: int, method: str, path: str, body: Any = None, headers: dict[str,
 
 
 @contextlib.contextmanager
-def uvicorn_yts(paths: ProjectPaths, *, ready_timeout: float = 60.0, **env: str) -> Iterator[int]:
-    """A real `uvicorn serving.app:app` on 127.0.0.1 serving `paths`; yields its port once /ready answers 200."""
+def uvicorn_yts(paths: ProjectPaths, *, ready_timeout: float = 60.0, ready_path: str = "/ready",
+                **env: str) -> Iterator[int]:
+    """A real `uvicorn serving.app:app` on 127.0.0.1 serving `paths`; yields its port once `ready_path` answers 200."""
     port = free_port()
     environment = {**os.environ, "YTS_PROJECT_ROOT": str(paths.root), "YTS_ARTIFACT_DIR": str(paths.artifact_dir),
                    "YTS_CAPTURE_DIR": str(paths.root / "incoming"), **env}
@@ -65,12 +66,12 @@ def uvicorn_yts(paths: ProjectPaths, *, ready_timeout: float = 60.0, **env: str)
     def ready() -> bool:
         assert server.poll() is None, f"uvicorn exited with {server.returncode}"
         try:
-            return request(port, "GET", "/ready")[0] == 200
+            return request(port, "GET", ready_path)[0] == 200
         except OSError:
             return False
 
     try:
-        wait_for(ready, ready_timeout, "uvicorn /ready")
+        wait_for(ready, ready_timeout, f"uvicorn {ready_path}")
         yield port
     finally:
         server.terminate()

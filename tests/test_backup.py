@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from tests.conftest import tree_hashes
+from tests.killing import COUNTED_KILL
 from tests.servers import wait_for
 from tests.test_serving import ITEM, make_config
 from yts_assets.cli.registry import main as registry_cli
@@ -378,19 +379,7 @@ def restore_back_old(paths: ProjectPaths, old: tuple) -> None:
         recover(paths)
 
 
-KILLER = """
-import os, shutil, signal, sys
-kill_at, calls = int(sys.argv[1]), 0
-
-def counted(function):
-    def call(*args, **kwargs):
-        global calls
-        calls += 1
-        if calls == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return function(*args, **kwargs)
-    return call
-
+KILLER = COUNTED_KILL + """
 from pathlib import Path
 from yts_assets.core import backup
 from yts_assets.core.paths import ProjectPaths

@@ -10,24 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.killing import COUNTED_KILL
 from tests.test_registry import register
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import load_registry, read_audit, recover, registry_lock, verify_published_run
+from yts_assets.core.registry import (
+    load_registry,
+    read_audit,
+    recover,
+    registry_lock,
+    verify_published_run,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-KILLER = """
-import os, shutil, signal, sys
-kill_at, calls = int(sys.argv[1]), 0
-
-def counted(function):
-    def call(*args, **kwargs):
-        global calls
-        calls += 1
-        if calls == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return function(*args, **kwargs)
-    return call
-
+KILLER = COUNTED_KILL + """
 from tests.test_registry import register
 from yts_assets.core.paths import ProjectPaths
 os.replace, os.fsync, shutil.copyfile = counted(os.replace), counted(os.fsync), counted(shutil.copyfile)

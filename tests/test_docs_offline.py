@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.config import ServingConfig
 from serving.docs import ASSETS_URL, CACHE_CONTROL
-from tests.servers import REPO, free_port, request, wait_for
+from tests.servers import uvicorn_yts
 from yts_assets.core.paths import ProjectPaths
 
 CHROMIUM = "/usr/bin/chromium"
@@ -107,28 +106,8 @@ def chromium() -> str:
 def served(tmp_path_factory) -> Iterator[int]:
     """A real uvicorn on an empty project: the docs need only /openapi.json, so /health (not /ready) is awaited."""
     root = tmp_path_factory.mktemp("docs-served")
-    port = free_port()
-    environment = {**os.environ, "YTS_PROJECT_ROOT": str(root), "YTS_ARTIFACT_DIR": str(root / "artifacts"),
-                   "YTS_CAPTURE_DIR": str(root / "incoming")}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1", "--port",
-                               str(port), "--log-level", "warning"], cwd=REPO, env=environment)
-
-    def healthy() -> bool:
-        assert server.poll() is None, f"uvicorn exited with {server.returncode}"
-        try:
-            return request(port, "GET", "/health")[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for(healthy, 60, "uvicorn /health")
+    with uvicorn_yts(ProjectPaths(root=root, artifact_dir=root / "artifacts"), ready_path="/health") as port:
         yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def rendered(browser: str, url: str, tmp_path) -> str:
