@@ -16,7 +16,7 @@ from .docs import install_offline_docs
 from .errors import document_body_errors, unexpected_error, validation_error
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
 from .observability import PayloadCapture, ServiceMetrics, ServingCollector, TrafficWindow
-from .routers import admin, analytics, insights, mlops, ops, predictions
+from .routers import admin, analytics, features, insights, mlops, ops, predictions
 from .store import ModelStore
 
 
@@ -54,7 +54,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error)
     app.add_middleware(BodyLimitMiddleware)  # inside the metrics: a 413 is counted
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    for router in (ops.router, predictions.router, analytics.router, insights.router, mlops.router, admin.router):
+    for router in (ops.router, predictions.router, features.router, analytics.router, insights.router, mlops.router,
+                   admin.router):
         app.include_router(router)
     document_body_errors(app)
     return app

@@ -44,7 +44,7 @@ PROMETHEUS_CONFIG = Path("deploy/monitoring/prometheus/prometheus.yml")
 GRAFANA_DASHBOARDS = Path("deploy/monitoring/grafana/dashboards")
 PROMETHEUS_RULES = Path("deploy/monitoring/prometheus/yts-alerts.yml")
 ALERTMANAGER_CONFIG = Path("deploy/monitoring/alertmanager/alertmanager.yml")
-FEAST_REPO = Path("deploy/feast/feature_store.yaml")
+FEAST_REPO = Path("feature_repo/feature_store.yaml")
 PREFECT_FLOW = Path("orchestration/prefect/retraining_flow.py")  # the original's; yts has none
 
 
@@ -65,6 +65,8 @@ def capability_groups(root: Path, definitions: dict[str, Any], artifacts: Path) 
         "hpo": {"optuna_installed": module_installed("optuna"), "hpo_study_asset_present": "hpo_study" in assets},
         "feature_store": {"dvc_project_present": (root / "dvc.yaml").is_file(),
                           "feast_repo_present": (shipped / FEAST_REPO).is_file(),
+                          "feast_installed": module_installed("feast"),
+                          "feast_online_store_present": (artifacts / "feast" / "online_store.db").is_file(),
                           "dagster_data_versions": loads,
                           "feature_snapshot_asset_present": "feature_snapshot" in assets},
         "orchestration": {"prefect_installed": module_installed("prefect"),

@@ -38,7 +38,7 @@ def test_every_asset_is_documented_grouped_typed_and_versioned():
         if node.is_observable and not node.is_materializable:  # the dataset file, observed
             assert node.group_name == "sources", key
             continue
-        assert node.group_name in {"data", "models", "analytics", "tuning", "registry", "monitoring"}, key
+        assert node.group_name in {"data", "models", "analytics", "tuning", "registry", "monitoring", "features"}, key
         assert node.kinds, key
         assert node.code_version, key
 
