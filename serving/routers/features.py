@@ -55,7 +55,9 @@ def online_store(request: Request) -> Any:  # noqa: ANN401 - a feast.FeatureStor
 ChannelId = Annotated[str, Path(pattern=CHANNEL_ID_PATTERN, description="stable channel id, e.g. ch_…")]
 
 
-@router.get("/{channel_id}/prediction", response_model=ChannelPredictionResponse)
+@router.get("/{channel_id}/prediction", response_model=ChannelPredictionResponse, responses={
+    404: {"description": "the channel is not in the Feast online store"},
+    503: {"description": "feast is not installed, the online store is not materialized, or no run is served"}})
 def channel_prediction(channel_id: ChannelId, run: ServingRun, request: Request) -> dict[str, object]:
     store = online_store(request)
     try:
