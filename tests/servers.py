@@ -74,12 +74,17 @@ def uvicorn_yts(paths: ProjectPaths, *, ready_timeout: float = 60.0, ready_path:
         wait_for(ready, ready_timeout, f"uvicorn {ready_path}")
         yield port
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop_process(server, 15)
+
+
+def stop_process(process: subprocess.Popen, timeout: float) -> None:
+    """Terminate a process this test started; kill it if it has not exited within `timeout`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 class WebhookReceiver:

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from serving.app import create_app
 from serving.config import ServingConfig
-from tests.servers import call, free_port, uvicorn_yts, wait_for
+from tests.servers import call, free_port, stop_process, uvicorn_yts, wait_for
 from yts_assets.core.paths import ProjectPaths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -390,12 +390,7 @@ def prometheus(tmp_path):
 
     yield start
     for process in started:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process, 10)
 
 
 @pytest.mark.slow
