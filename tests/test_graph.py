@@ -84,9 +84,13 @@ def test_whole_graph_on_demo_data(project: ProjectPaths, instance):
     assert snapshot["channel_id"].is_unique
     assert {"uploads", "category", "country", "age", "event_timestamp"} <= set(snapshot.columns)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 16
+    assert len(checks) == 20
     assert {name for name, passed in checks.items() if not passed} == {"created_year_in_range",
                                                                          "subscribers_skill_over_baseline"}
+    assert checks["interval_coverage"] and checks["extended_subscribers_skill_over_baseline"]
+    card = project.model_card.read_text(encoding="utf-8")
+    assert card.startswith(f"# Model card: run {result.run_id}") and "No skill on subscribers from the contract" in card
+    assert "model_card" in manifest["artifacts"] and set(manifest["metrics_by_schema"]) == {"contract", "extended"}
 
 
 def test_whole_graph_on_real_data(project: ProjectPaths, use_real_data: Path, instance):
@@ -102,6 +106,12 @@ def test_whole_graph_on_real_data(project: ProjectPaths, use_real_data: Path, in
     assert metrics["growth"]["rows"] == 658
     assert metrics["earnings"]["model"]["log_r2"] > 0.5 > metrics["earnings"]["baseline"]["log_r2"]
     assert metrics["growth"]["model"]["log_r2"] > 0.5
+    extended = manifest["metrics_by_schema"]["extended"]  # issue 15's bar for the richer inputs
+    assert extended["subscribers"]["model"]["log_r2"] >= 0.45 and extended["growth"]["model"]["log_r2"] >= 0.85
+    assert metrics["earnings"]["segment"]["rows"] == 995 - 79 and metrics["earnings"]["zero_labels"]["rows"] == 79
+    for schema, by_target in manifest["metrics_by_schema"].items():
+        for target, m in by_target.items():
+            assert 0.77 <= m["interval"]["coverage"] <= 0.83, (schema, target, m["interval"])
     quality = read_json(project.data_quality_report)
     assert quality["raw"]["rows"] == 995 and quality["raw"]["columns"] == 28
     assert quality["processed"]["columns"] == 30
@@ -228,7 +238,7 @@ def test_failure_mid_graph_leaves_no_partial_files(project: ProjectPaths, instan
     registry_before = project.model_registry.read_bytes()
     result = run_graph(instance, run_config={"ops": {"supervised_bundle": {"config": {"cv_folds": 1}}}})
     assert not result.success
-    assert "n_splits" in failure_messages(result)
+    assert "cv_folds is 1: at least 3 are needed" in failure_messages(result)
     assert sha256_file(project.supervised_bundle) == bundle_before
     assert project.model_registry.read_bytes() == registry_before
     assert not list(project.artifact_dir.rglob("*.tmp"))

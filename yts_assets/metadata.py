@@ -40,12 +40,22 @@ def png_markdown(png: bytes, title: str) -> MetadataValue:
     return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
 
 
-def metrics_markdown(metrics: dict[str, dict[str, Any]]) -> MetadataValue:
-    lines = ["| target | rows | R² log (model) | R² log (baseline) | MAE log (model) | MAE log (baseline) | R² raw (model) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for target, m in metrics.items():
-        lines.append(f"| {target} | {m['rows']} | {m['model']['log_r2']:.3f} | {m['baseline']['log_r2']:.3f} | "
-                     f"{m['model']['log_mae']:.3f} | {m['baseline']['log_mae']:.3f} | {m['model']['r2']:.3f} |")
+def metrics_markdown(metrics_by_schema: dict[str, dict[str, dict[str, Any]]]) -> MetadataValue:
+    """CV metrics per input schema and target: log R² beside the baseline, the honest segment figures, and the
+    empirical coverage and median raw width of the prediction interval (runs without intervals show a dash)."""
+    lines = ["| schema | target | rows | R² log (model / baseline) | segment | segment R² log | MdAPE (model / baseline) "
+             "| interval coverage (nominal) | median interval width | R² raw |",
+             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for schema, metrics in metrics_by_schema.items():
+        for target, m in metrics.items():
+            segment, interval = m.get("segment"), m.get("interval")
+            segment_cells = (f"{segment['name']} ({segment['rows']}) | {segment['model']['log_r2']:.3f} | "
+                             f"{segment['model']['mdape']:.1%} / {segment['baseline']['mdape']:.1%}"
+                             if segment else "- | - | -")
+            interval_cell = (f"{interval['coverage']:.3f} ({interval['nominal_coverage']:.2f}) | "
+                             f"{interval['median_width']:,.0f}" if interval else "- | -")
+            lines.append(f"| {schema} | {target} | {m['rows']} | {m['model']['log_r2']:.3f} / "
+                         f"{m['baseline']['log_r2']:.3f} | {segment_cells} | {interval_cell} | {m['model']['r2']:.3f} |")
     return MetadataValue.md("\n".join(lines))
 
 

@@ -35,7 +35,7 @@ def run_metrics(manifest: dict[str, Any]) -> dict[str, float]:
     """The metrics log_supervised gives MLflow, from a training manifest."""
     from .ml.experiment import flat_metrics
 
-    return flat_metrics(manifest["metrics"])
+    return flat_metrics(manifest.get("metrics_by_schema") or {"contract": manifest["metrics"]})
 
 
 def start_run(*, dagster_run_id: str, job_name: str, project: str, entity: str | None,

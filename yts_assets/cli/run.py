@@ -107,15 +107,23 @@ def metrics_lines(result, paths: ProjectPaths) -> list[str]:  # noqa: ANN001
     manifest = read_json(own.training_manifest) if own and own.training_manifest.is_file() else None
     if own is None or not manifest:
         return []
-    metrics = read_json(own.training_metrics)["supervised"]
+    report = read_json(own.training_metrics)
+    by_schema = report.get("supervised_by_schema") or {"contract": report["supervised"]}
     lines = [f"hyperparameters: {manifest['hyperparameters']['source']}; "
              f"MLflow run: {manifest['mlflow_run_id'] or 'tracking off (YTS_ENABLE_MLFLOW=true turns it on)'}",
-             "CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds):",
-             f"  {'target':<12}{'rows':>6}{'R2 model':>10}{'R2 base':>10}{'MAE model':>11}{'MAE base':>10}{'R2 raw':>9}"]
-    for target in TARGETS:
-        m = metrics[target]
-        lines.append(f"  {target:<12}{m['rows']:>6}{m['model']['log_r2']:>10.3f}{m['baseline']['log_r2']:>10.3f}"
-                     f"{m['model']['log_mae']:>11.3f}{m['baseline']['log_mae']:>10.3f}{m['model']['r2']:>9.3f}")
+             "CV metrics (K-fold, log1p space; model vs constant-median baseline on the same folds; segment = the "
+             "rows that matter, e.g. earners; MdAPE in raw units; interval = out-of-fold coverage):",
+             f"  {'schema':<10}{'target':<12}{'rows':>6}{'R2 model':>10}{'R2 base':>9}{'R2 seg':>8}{'MdAPE':>8}"
+             f"{'cover':>7}{'R2 raw':>8}"]
+    for schema, metrics in by_schema.items():
+        for target in TARGETS:
+            m = metrics[target]
+            segment, interval = m.get("segment"), m.get("interval")
+            lines.append(f"  {schema:<10}{target:<12}{m['rows']:>6}{m['model']['log_r2']:>10.3f}"
+                         f"{m['baseline']['log_r2']:>9.3f}"
+                         f"{segment['model']['log_r2'] if segment else float('nan'):>8.3f}"
+                         f"{segment['model']['mdape'] if segment else float('nan'):>8.1%}"
+                         f"{interval['coverage'] if interval else float('nan'):>7.3f}{m['model']['r2']:>8.3f}")
     return lines
 
 

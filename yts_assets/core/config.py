@@ -132,6 +132,8 @@ INCOMING_MAX_LINE_BYTES = Variable("YTS_INCOMING_MAX_LINE_BYTES", int, 1 << 16,
 RANDOM_STATE = Variable("YTS_RANDOM_STATE", int, None, "random seed of CV folds, models and clustering", "`42`")
 N_ESTIMATORS = Variable("YTS_N_ESTIMATORS", int, None, "boosting iterations (trees) per target: `max_iter`", "`60`")
 MIN_SAMPLES_LEAF = Variable("YTS_MIN_SAMPLES_LEAF", int, None, "smallest leaf of the boosted trees", "`20`")
+INTERVAL_COVERAGE = Variable("YTS_INTERVAL_COVERAGE", float, None, "nominal coverage of every prediction interval "
+                             "(conformal, per target and input schema)", "`0.8`")
 N_CLUSTERS = Variable("YTS_N_CLUSTERS", int, None, "KMeans archetypes", "`4`")
 DBSCAN_EPS = Variable("YTS_DBSCAN_EPS", float, None, "DBSCAN neighbourhood radius (scaled log space)", "`0.75`")
 DBSCAN_MIN_SAMPLES = Variable("YTS_DBSCAN_MIN_SAMPLES", int, None, "DBSCAN core-point neighbours", "`10`")
@@ -151,7 +153,8 @@ ENABLE_WANDB = Variable("YTS_ENABLE_WANDB", parse_bool, False,
 WANDB_PROJECT = Variable("WANDB_PROJECT", str, "yts", "W&B project of training runs")
 WANDB_ENTITY = Variable("WANDB_ENTITY", str, None, "W&B entity (user or team) of training runs",
                         "the API key's default entity")
-OPTUNA_TRIALS = Variable("YTS_OPTUNA_TRIALS", int, 20, "new trials per Optuna study in `hpo_study`")
+OPTUNA_TRIALS = Variable("YTS_OPTUNA_TRIALS", int, None, "new trials per Optuna study in `hpo_study`",
+                         "unset: `hpo_study` searches only when run config gives `n_trials`")
 OPTUNA_TIMEOUT_SECONDS = Variable("YTS_OPTUNA_TIMEOUT_SECONDS", float, 300.0, "time budget of all `hpo_study` studies")
 # Serving
 ADMIN_TOKEN = Variable("YTS_ADMIN_TOKEN", str, None, "bearer token of the admin endpoints", "unset: admin endpoints disabled")

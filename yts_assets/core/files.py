@@ -47,6 +47,10 @@ def write_bytes(path: Path, data: bytes) -> str:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
+def write_text(path: Path, text: str) -> str:
+    return write_bytes(path, text.encode("utf-8"))
+
+
 def write_json(path: Path, payload: Any) -> str:
     text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
     return write_bytes(path, text.encode("utf-8"))

@@ -147,6 +147,10 @@ class ProjectPaths:
         return self.reports_dir / "channel_insights.json"
 
     @property
+    def model_card(self) -> Path:
+        return self.reports_dir / "model_card.md"
+
+    @property
     def maps_dir(self) -> Path:
         return self._canonical_or_run(self.map_dir, "maps")
 

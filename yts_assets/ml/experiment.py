@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .features import ENCODED_FEATURES
+from .features import CONTRACT_SCHEMA, ENCODED_FEATURES
 from .models import SupervisedModel
 
 REGISTERED_MODEL_PREFIX = "yts"
@@ -16,15 +16,24 @@ SKOPS_ARTIFACT = "supervised_model"  # the name mlflow_model.py loads
 PIP_PACKAGES = ("mlflow", "scikit-learn", "skops", "pandas", "numpy")
 
 
-def flat_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """earnings_log_r2, earnings_baseline_log_r2, ... for every target and metric."""
+def flat_metrics(metrics_by_schema: dict[str, dict[str, dict[str, Any]]]) -> dict[str, float]:
+    """earnings_log_r2, earnings_baseline_log_r2, earnings_segment_mdape, earnings_interval_coverage, ... for every
+    target and metric; names of schemas beyond the contract one are prefixed (extended_earnings_log_r2)."""
     flat = {}
-    for target, result in metrics.items():
-        for name, value in result["model"].items():
-            flat[f"{target}_{name}"] = value
-        for name, value in result["baseline"].items():
-            flat[f"{target}_baseline_{name}"] = value
-        flat[f"{target}_rows"] = result["rows"]
+    for schema, metrics in metrics_by_schema.items():
+        prefix = "" if schema == CONTRACT_SCHEMA else f"{schema}_"
+        for target, result in metrics.items():
+            name = f"{prefix}{target}"
+            flat |= {f"{name}_{k}": v for k, v in result["model"].items()}
+            flat |= {f"{name}_baseline_{k}": v for k, v in result["baseline"].items()}
+            flat[f"{name}_rows"] = result["rows"]
+            if "segment" in result:
+                flat |= {f"{name}_segment_{k}": v for k, v in result["segment"]["model"].items()}
+                flat |= {f"{name}_segment_baseline_{k}": v for k, v in result["segment"]["baseline"].items()}
+            if "interval" in result:
+                flat |= {f"{name}_interval_{k}": result["interval"][k] for k in ("coverage", "median_width")}
+            if "zero_labels" in result:
+                flat[f"{name}_zero_roc_auc"] = result["zero_labels"]["roc_auc"]
     return flat
 
 
@@ -37,14 +46,15 @@ def log_supervised(model: SupervisedModel, skops_path: Path, example: pd.DataFra
 
     mlflow.log_params({f"train_{k}": v for k, v in model.config.items()})
     mlflow.log_params({"features": ",".join(ENCODED_FEATURES), "target_transform": model.target_transform,
-                       "hyperparameter_source": model.hyperparameter_source})
+                       "hyperparameter_source": model.hyperparameter_source, "input_schemas": ",".join(model.schemas),
+                       "interval_coverage": model.interval_coverage})
     for target, params in model.refit_parameters.items():
         mlflow.log_params({f"{target}_{k}": v for k, v in params.items()})
     mlflow.log_metrics(flat_metrics(model.metrics))
     inputs = Schema([ColSpec("long", "uploads"), ColSpec("string", "category"), ColSpec("string", "country"),
                      ColSpec("long", "age")])
     client = mlflow.MlflowClient()
-    for target in model.regressors:
+    for target in model.regressors[CONTRACT_SCHEMA]:
         info = mlflow.pyfunc.log_model(
             name=f"{target}_model",
             python_model=str(PYFUNC_CODE),

@@ -9,12 +9,37 @@ import pandas as pd
 NUMERIC_INPUTS: tuple[str, ...] = ("uploads", "age")
 CATEGORICAL_INPUTS: tuple[str, ...] = ("category", "country")
 MODEL_INPUTS: tuple[str, ...] = NUMERIC_INPUTS + CATEGORICAL_INPUTS
+# Optional richer inputs a creator knows: API field -> processed column.
+EXTENDED_INPUTS: dict[str, str] = {
+    "channel_type": "channel_type",
+    "video_views": "video_views",
+    "video_views_last_30_days": "video_views_for_the_last_30_days",
+}
+# One model set per input schema; a request is served by the richest schema whose inputs it gives.
+CONTRACT_SCHEMA, EXTENDED_SCHEMA = "contract", "extended"
+INPUT_SCHEMAS: dict[str, tuple[str, ...]] = {
+    CONTRACT_SCHEMA: MODEL_INPUTS,
+    EXTENDED_SCHEMA: MODEL_INPUTS + tuple(EXTENDED_INPUTS),
+}
 TARGETS: dict[str, str] = {
     "subscribers": "subscribers",
     "earnings": "highest_yearly_earnings",
     "growth": "growth_target",
 }
-ENCODED_FEATURES: tuple[str, ...] = ("log_uploads", "age", "category_code", "country_code")
+ENCODED_FEATURES: tuple[str, ...] = ("log_uploads", "age", "category_code", "country_code", "channel_type_code",
+                                      "log_video_views", "log_video_views_last_30_days")
+# The encoded columns each schema's models read: a prefix of ENCODED_FEATURES.
+SCHEMA_FEATURES: dict[str, tuple[str, ...]] = {
+    CONTRACT_SCHEMA: ENCODED_FEATURES[:4],
+    EXTENDED_SCHEMA: ENCODED_FEATURES,
+}
+# Said wherever these figures are shown: the dataset's earnings are not observed revenue.
+NEAR_DETERMINISTIC_NOTE = (
+    "The dataset's earnings are estimates derived from each channel's views in the last 30 days (a CPM range "
+    "times views), so video_views_last_30_days nearly determines earnings: an earnings prediction from it "
+    "restates that estimate, it does not forecast revenue. Lifetime video_views are strongly tied to subscribers, "
+    "and 30-day views to 30-day subscriber growth."
+)
 
 
 def channel_id(youtuber: str) -> str:

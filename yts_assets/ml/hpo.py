@@ -31,6 +31,8 @@ SEARCH_SPACE = {
     "l2_regularization": {"low": 1e-3, "high": 10.0, "type": "float", "log": True},
 }
 assert set(SEARCH_SPACE) == set(TUNABLE)
+NOT_REQUESTED = {"searched": False, "reason": "no search requested: give hpo_study run config n_trials, or set "
+                                             "YTS_OPTUNA_TRIALS; supervised_bundle keeps its default parameters"}
 
 
 def import_optuna():  # noqa: ANN201 - the optuna module
@@ -106,6 +108,7 @@ def search(processed: pd.DataFrame, config: TrainingConfig, *, n_trials: int, ti
                     target_results["folds"].append(summary)
             results[target] = target_results
     return {
+        "searched": True,
         "data_tag": data_tag,
         "cv_folds": config.cv_folds,
         "random_seed": config.random_seed,

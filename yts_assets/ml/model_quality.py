@@ -13,6 +13,7 @@ from ..core.manifest import code_version
 from ..core.paths import ProjectPaths
 from ..core.registry import active_run, load_registry, verified_manifest
 from .dataset import DatasetError, read_processed
+from .features import CONTRACT_SCHEMA
 from .models import PROBE_ROW, SupervisedModel
 from .policy import GatePolicy, SkillMinimums
 from .quality import CheckOutcome
@@ -20,23 +21,68 @@ from .source import RawSource, load_recorded_source
 from .training import TrainingConfig, score_configuration
 
 
-def skill_over_baseline(target: str, metrics: dict[str, Any], minimums: SkillMinimums = SkillMinimums()) -> CheckOutcome:
+def skill_over_baseline(target: str, metrics: dict[str, Any], minimums: SkillMinimums = SkillMinimums(),
+                        schema: str = CONTRACT_SCHEMA) -> CheckOutcome:
     """Skill means beating the constant-median baseline on the same folds by `min_skill` log R², and
-    explaining at least `min_log_r2` of the variance (a median baseline scores below 0 on skewed labels)."""
+    explaining at least `min_log_r2` of the variance (a median baseline scores below 0 on skewed labels).
+    Judged on the target's honest segment (earnings: earners only) where the run reports one."""
     min_skill, min_log_r2 = minimums.min_skill, minimums.min_log_r2
-    model, baseline = metrics["model"]["log_r2"], metrics["baseline"]["log_r2"]
+    segment = metrics.get("segment")
+    scored = segment or metrics
+    model, baseline = scored["model"]["log_r2"], scored["baseline"]["log_r2"]
     skill = model - baseline
     passed = skill >= min_skill and model >= min_log_r2
-    return CheckOutcome(
-        passed=passed,
-        description=(f"{target}: CV log R² {model:.3f} vs constant baseline {baseline:.3f} on the same folds"
-                     + ("" if passed else f" - no useful skill (needs R² >= {min_log_r2} and +{min_skill} over the "
-                                          "baseline); its predictions carry little information")),
-        metadata={"model_log_r2": round(model, 4), "baseline_log_r2": round(baseline, 4), "skill": round(skill, 4),
-                  "min_skill": min_skill, "min_log_r2": min_log_r2,
-                  "model_log_mae": round(metrics["model"]["log_mae"], 4),
-                  "baseline_log_mae": round(metrics["baseline"]["log_mae"], 4), "rows": metrics["rows"]},
-    )
+    where = f" on {segment['name']} ({segment['rows']} rows)" if segment else ""
+    details = []
+    if segment:
+        details.append(f"median absolute error {segment['model']['mdape']:.0%} of the actual value (baseline "
+                       f"{segment['baseline']['mdape']:.0%})")
+    if metrics.get("zero_labels"):
+        zero = metrics["zero_labels"]
+        details.append(f"{zero['rows']} zero labels told apart with ROC AUC {zero['roc_auc']:.3f}")
+    description = (f"{schema}/{target}: CV log R² {model:.3f} vs constant baseline {baseline:.3f}{where}"
+                   + (f"; {'; '.join(details)}" if details else "")
+                   + ("" if passed else f" - no useful skill (needs R² >= {min_log_r2} and +{min_skill} over the "
+                                        "baseline); its predictions carry little information"))
+    metadata = {"model_log_r2": round(model, 4), "baseline_log_r2": round(baseline, 4), "skill": round(skill, 4),
+                "min_skill": min_skill, "min_log_r2": min_log_r2, "schema": schema,
+                "all_rows_log_r2": round(metrics["model"]["log_r2"], 4),
+                "model_log_mae": round(metrics["model"]["log_mae"], 4),
+                "baseline_log_mae": round(metrics["baseline"]["log_mae"], 4), "rows": metrics["rows"]}
+    if segment:
+        metadata |= {"segment": segment["name"], "segment_rows": segment["rows"],
+                     "model_mdape": round(segment["model"]["mdape"], 4),
+                     "baseline_mdape": round(segment["baseline"]["mdape"], 4)}
+    if metrics.get("zero_labels"):
+        metadata["zero_labels"] = metrics["zero_labels"]
+    return CheckOutcome(passed=passed, description=description, metadata=metadata)
+
+
+def interval_coverage(metrics_by_schema: dict[str, dict[str, dict[str, Any]]], minimums: SkillMinimums) -> CheckOutcome:
+    """Every target's empirical CV coverage within `coverage_warn_gap` of the nominal; a miss past it warns, a
+    miss past `coverage_blocking_gap` blocks."""
+    rows, misses, worst = [], [], 0.0
+    for schema, metrics in metrics_by_schema.items():
+        for target, m in metrics.items():
+            interval = m["interval"]
+            gap = interval["coverage"] - interval["nominal_coverage"]
+            worst = max(worst, abs(gap))
+            rows.append({"schema": schema, "target": target, "nominal": interval["nominal_coverage"],
+                         "coverage": round(interval["coverage"], 4), "gap": round(gap, 4),
+                         "median_width": round(interval["median_width"], 2)})
+            if abs(gap) > minimums.coverage_warn_gap:
+                misses.append(f"{schema}/{target} {interval['coverage']:.3f} against {interval['nominal_coverage']:.2f}")
+    table = "\n".join(["| schema | target | nominal | coverage | median width |", "| --- | --- | ---: | ---: | ---: |",
+                       *(f"| {r['schema']} | {r['target']} | {r['nominal']:.2f} | {r['coverage']:.3f} | "
+                         f"{r['median_width']:,.0f} |" for r in rows)])
+    description = (f"every interval's out-of-fold coverage within {minimums.coverage_warn_gap:.2f} of its nominal "
+                   f"(worst gap {worst:.3f})" if not misses else
+                   f"coverage misses the nominal by more than {minimums.coverage_warn_gap:.2f}: {', '.join(misses)}")
+    return CheckOutcome(passed=not misses, description=description,
+                        metadata={"coverage": rows, "coverage_table": table, "worst_gap": round(worst, 4),
+                                  "warn_gap": minimums.coverage_warn_gap,
+                                  "blocking_gap": minimums.coverage_blocking_gap},
+                        warn_only=worst <= minimums.coverage_blocking_gap)
 
 
 def paired_decision(candidate: Sequence[float], champion: Sequence[float], policy: GatePolicy) -> dict[str, Any]:
@@ -100,9 +146,14 @@ def provenance_notes(champion: dict[str, Any], source: RawSource, code: str) -> 
     return notes
 
 
+def fold_label(schema: str, target: str) -> str:
+    """How a target is named in the champion comparison: bare for the contract schema, `schema/target` beyond."""
+    return target if schema == CONTRACT_SCHEMA else f"{schema}/{target}"
+
+
 def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, policy: GatePolicy) -> CheckOutcome:
-    """Refit the active run's configuration on the candidate's folds of the candidate's data and compare.
-    `paths` locate the candidate's processed data and raw-source record; the registry is shared."""
+    """Refit the active run's configuration on the candidate's folds of the candidate's data and compare, for
+    every input schema both runs have. `paths` locate the candidate's processed data and raw-source record."""
     registry = load_registry(paths)
     champion = active_run(registry)
     if champion is None:
@@ -114,8 +165,9 @@ def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, polic
     if manifest is None:
         return CheckOutcome(False, f"champion {run_id} failed verification, cannot compare against it: "
                             + "; ".join(problems), {"champion_run_id": run_id, "problems": problems})
-    refit = manifest.get("hyperparameters", {}).get("refit")
-    if "training_config" not in manifest or not refit:
+    hyperparameters = manifest.get("hyperparameters", {})
+    refit_by_schema = hyperparameters.get("refit_by_schema") or {CONTRACT_SCHEMA: hyperparameters.get("refit")}
+    if "training_config" not in manifest or not refit_by_schema.get(CONTRACT_SCHEMA):
         return CheckOutcome(False, f"champion {run_id}'s manifest records no training_config or refit "
                             "hyperparameters: it cannot be refit for comparison", {"champion_run_id": run_id})
     try:
@@ -123,22 +175,28 @@ def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, polic
     except DatasetError as exc:
         return CheckOutcome(False, f"cannot tell what the candidate was trained on: {exc}",
                             {"champion_run_id": run_id})
-    candidate_folds = {t: [f["log_r2"] for f in m["folds"]] for t, m in candidate.metrics.items()}
+    schemas = tuple(s for s in candidate.schemas if s in refit_by_schema)
+    candidate_folds = {fold_label(s, t): [f["log_r2"] for f in m["folds"]]
+                       for s in schemas for t, m in candidate.metrics[s].items()}
     champion_config = manifest["training_config"].get("supervised", manifest["training_config"])
-    same_training = (champion_config == candidate.config and manifest["hyperparameters"] == candidate.hyperparameters
+    notes = provenance_notes(champion, source, code_version())
+    if len(schemas) < len(candidate.schemas):
+        notes.append(f"champion has no {', '.join(s for s in candidate.schemas if s not in schemas)} models: "
+                     "compared on the schemas both have")
+    same_training = (champion_config == candidate.config and hyperparameters == candidate.hyperparameters
                      and manifest["data"].get("processed_sha256") == sha256_file(paths.processed_csv))
     if same_training:  # the champion's refit would repeat the candidate's CV exactly: no need to run it
-        return champion_regression(candidate_folds, candidate_folds, run_id, policy,
-                                   provenance_notes(champion, source, code_version()))
+        return champion_regression(candidate_folds, candidate_folds, run_id, policy, notes)
     scored = score_configuration(read_processed(paths.processed_csv), TrainingConfig(**candidate.config),
-                                 manifest["training_config"], refit)
-    moved = [t for t, m in candidate.metrics.items()
-             if scored[t].fold_assignment_sha256 != m["fold_assignment_sha256"]]
+                                 champion_config, refit_by_schema, schemas)
+    moved = [fold_label(s, t) for s in schemas for t, m in candidate.metrics[s].items()
+             if scored[s][t].fold_assignment_sha256 != m["fold_assignment_sha256"]]
     if moved:
         return CheckOutcome(False, "processed_channels no longer gives the candidate's CV folds for "
                             f"{', '.join(moved)}: rematerialize supervised_bundle", {"champion_run_id": run_id})
-    return champion_regression(candidate_folds, {t: [f["log_r2"] for f in r.fold_metrics] for t, r in scored.items()},
-                               run_id, policy, provenance_notes(champion, source, code_version()))
+    champion_folds = {fold_label(s, t): [f["log_r2"] for f in r.fold_metrics]
+                      for s in schemas for t, r in scored[s].items()}
+    return champion_regression(candidate_folds, champion_folds, run_id, policy, notes)
 
 
 def bundle_integrity(path: Path, expected_sha256: str | None) -> CheckOutcome:

@@ -25,11 +25,13 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.preprocessing import StandardScaler
 
 from ..core.files import atomic_write, sha256_bytes
-from .features import ENCODED_FEATURES, TARGETS
+from .features import CONTRACT_SCHEMA, ENCODED_FEATURES, EXTENDED_INPUTS, EXTENDED_SCHEMA, SCHEMA_FEATURES, TARGETS
 
 PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
+PROBE_EXTENDED = {"channel_type": "Music", "video_views": 5e9, "video_views_last_30_days": 5e7}
 CATEGORY_CODE = ENCODED_FEATURES.index("category_code")
 COUNTRY_CODE = ENCODED_FEATURES.index("country_code")
+CHANNEL_TYPE_CODE = ENCODED_FEATURES.index("channel_type_code")
 
 
 def cluster_logs(values: np.ndarray, growth_fill: float | None = None) -> tuple[np.ndarray, float]:
@@ -52,6 +54,11 @@ def _codes(values: Iterable[object], lookup: Mapping[str, int]) -> list[float]:
     return [lookup.get(v.strip().casefold(), np.nan) if isinstance(v, str) else np.nan for v in values]
 
 
+def _log_counts(values: Iterable[float | None]) -> np.ndarray:
+    counts = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    return np.log1p(np.clip(counts, 0, None))
+
+
 @dataclass(frozen=True)
 class FeatureEncoder:
     """Model inputs to a float matrix without a ColumnTransformer.
@@ -62,13 +69,17 @@ class FeatureEncoder:
 
     categories: tuple[str, ...]
     countries: tuple[str, ...]
+    channel_types: tuple[str, ...] = ()
 
     @classmethod
     def fit(cls, frame: Any) -> "FeatureEncoder":
         def vocabulary(column: str) -> tuple[str, ...]:
+            if column not in frame:
+                return ()
             return tuple(sorted(frame[column].dropna().astype(str).unique()))
 
-        return cls(categories=vocabulary("category"), countries=vocabulary("country"))
+        return cls(categories=vocabulary("category"), countries=vocabulary("country"),
+                   channel_types=vocabulary("channel_type"))
 
     @cached_property
     def _category_codes(self) -> dict[str, int]:
@@ -78,25 +89,42 @@ class FeatureEncoder:
     def _country_codes(self) -> dict[str, int]:
         return {value.casefold(): code for code, value in enumerate(self.countries)}
 
-    def encode_values(self, uploads: Iterable[float], age: Iterable[float],
-                      category: Iterable[object], country: Iterable[object]) -> np.ndarray:
+    @cached_property
+    def _channel_type_codes(self) -> dict[str, int]:
+        return {value.casefold(): code for code, value in enumerate(self.channel_types)}
+
+    def encode_values(self, uploads: Iterable[float], age: Iterable[float], category: Iterable[object],
+                      country: Iterable[object], channel_type: Iterable[object] | None = None,
+                      video_views: Iterable[float | None] | None = None,
+                      video_views_last_30_days: Iterable[float | None] | None = None) -> np.ndarray:
+        """The ENCODED_FEATURES matrix; the optional inputs are NaN where not given (None or left out)."""
         uploads_array = np.asarray(list(uploads), dtype=float)
-        if uploads_array.size == 0:
+        rows = uploads_array.size
+        if rows == 0:
             return np.empty((0, len(ENCODED_FEATURES)))
+        missing = np.full(rows, np.nan)
         return np.column_stack([
             np.log1p(np.clip(uploads_array, 0, None)),
             np.asarray(list(age), dtype=float),
             _codes(category, self._category_codes),
             _codes(country, self._country_codes),
+            missing if channel_type is None else _codes(channel_type, self._channel_type_codes),
+            missing if video_views is None else _log_counts(video_views),
+            missing if video_views_last_30_days is None else _log_counts(video_views_last_30_days),
         ])
 
     def encode(self, frame: Any) -> np.ndarray:
-        """Encode the model inputs of a processed table (a pandas DataFrame)."""
+        """Encode the model inputs of a processed table (a pandas DataFrame); absent optional columns are NaN."""
+        def text(column: str) -> Any:
+            return frame[column].astype(object).where(frame[column].notna(), None) if column in frame else None
+
+        def number(column: str) -> Any:
+            return frame[column].to_numpy(dtype=float) if column in frame else None
+
         return self.encode_values(
-            frame["uploads"].to_numpy(dtype=float),
-            frame["age"].to_numpy(dtype=float),
-            frame["category"].astype(object).where(frame["category"].notna(), None),
-            frame["country"].astype(object).where(frame["country"].notna(), None),
+            frame["uploads"].to_numpy(dtype=float), frame["age"].to_numpy(dtype=float),
+            text("category"), text("country"), text(EXTENDED_INPUTS["channel_type"]),
+            number(EXTENDED_INPUTS["video_views"]), number(EXTENDED_INPUTS["video_views_last_30_days"]),
         )
 
 
@@ -117,7 +145,8 @@ class _SavedModel:
     """save/load with a kind and a format version; subclasses are dataclasses."""
 
     KIND: ClassVar[str]
-    FORMAT: ClassVar[int]
+    FORMAT: ClassVar[int]  # the format this code writes
+    READS: ClassVar[tuple[int, ...]] = ()  # older formats it still reads, converted by _from_state
 
     def _state(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
@@ -129,7 +158,7 @@ class _SavedModel:
         return atomic_write(safe_path(joblib_path), lambda tmp: skops.io.dump(payload, tmp))
 
     @classmethod
-    def _from_state(cls, state: dict[str, Any]) -> Any:
+    def _from_state(cls, state: dict[str, Any], version: int) -> Any:
         return cls(**state)
 
     @classmethod
@@ -168,75 +197,144 @@ class _SavedModel:
         if found != cls.KIND:
             raise ModelFormatError(f"{path} is not a {cls.KIND} model (found {found or type(payload).__name__}); "
                                    "rematerialize it with yts-run")
-        if payload.get("format") != cls.FORMAT:
-            raise ModelFormatError(f"{path} is {cls.KIND} model format {payload.get('format')}, but this yts reads "
-                                   f"format {cls.FORMAT}; retrain with yts-run (or serve it with the yts that wrote it)")
-        return cls._from_state(payload["state"])
+        version = payload.get("format")
+        if version != cls.FORMAT and version not in cls.READS:
+            readable = ", ".join(map(str, sorted({cls.FORMAT, *cls.READS})))
+            raise ModelFormatError(f"{path} is {cls.KIND} model format {version}, but this yts reads format "
+                                   f"{readable}; retrain with yts-run (or serve it with the yts that wrote it)")
+        return cls._from_state(payload["state"], version)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Raw-unit predictions for some rows: value and interval bounds per target, and the schema that served each row."""
+
+    values: dict[str, np.ndarray]
+    lower: dict[str, np.ndarray] | None  # None: the run was trained without intervals
+    upper: dict[str, np.ndarray] | None
+    schemas: list[str]
 
 
 @dataclass(frozen=True)
 class SupervisedModel(_SavedModel):
-    """One log1p-space regressor per target over the encoded inputs, with its training record."""
+    """Per input schema, one log1p-space regressor per target over the encoded inputs, a conformal interval
+    half-width per target (log1p space) at `interval_coverage`, and the training record.
+
+    Schema-keyed fields: `regressors`, `intervals`, `metrics` and `feature_importance` map schema -> target -> ...
+    Format 2 (one contract model set, no intervals) is still read."""
 
     KIND: ClassVar[str] = "yts.supervised"
-    FORMAT: ClassVar[int] = 2
+    FORMAT: ClassVar[int] = 3
+    READS: ClassVar[tuple[int, ...]] = (2,)
 
     encoder: FeatureEncoder
-    regressors: dict[str, HistGradientBoostingRegressor]
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    regressors: dict[str, dict[str, HistGradientBoostingRegressor]]
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)
+    interval_coverage: float | None = None
+    metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
-    feature_importance: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    feature_importance: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
     target_transform: str = "log1p"
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "encoder": asdict(self.encoder)}
 
     @classmethod
-    def _from_state(cls, state: dict[str, Any]) -> "SupervisedModel":
-        encoder = state["encoder"]
-        return cls(**{**state, "encoder": FeatureEncoder(tuple(encoder["categories"]), tuple(encoder["countries"]))})
+    def _from_state(cls, state: dict[str, Any], version: int) -> "SupervisedModel":
+        encoder = FeatureEncoder(**{k: tuple(v) for k, v in state["encoder"].items()})
+        if version == 2:  # one model set on the contract inputs, no intervals
+            contract = {name: {CONTRACT_SCHEMA: state[name]} for name in ("regressors", "metrics", "feature_importance")
+                        if name in state}
+            return cls(**{**state, **contract, "encoder": encoder})
+        return cls(**{**state, "encoder": encoder})
+
+    @property
+    def schemas(self) -> tuple[str, ...]:
+        """The input schemas this run has models for, poorest first."""
+        return tuple(s for s in SCHEMA_FEATURES if s in self.regressors)
 
     def encode(self, uploads: Iterable[float], age: Iterable[float], category: Iterable[object],
-               country: Iterable[object]) -> np.ndarray:
-        return self.encoder.encode_values(uploads, age, category, country)
+               country: Iterable[object], **extended: Iterable[Any] | None) -> np.ndarray:
+        return self.encoder.encode_values(uploads, age, category, country, **extended)
 
-    def predict_encoded(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw-space predictions for every target from an encoded matrix."""
-        return {target: np.expm1(model.predict(features)) for target, model in self.regressors.items()}
+    def predict_log(self, features: np.ndarray, schema: str = CONTRACT_SCHEMA) -> dict[str, np.ndarray]:
+        columns = features[:, :len(SCHEMA_FEATURES[schema])]
+        return {target: model.predict(columns) for target, model in self.regressors[schema].items()}
+
+    def predict_encoded(self, features: np.ndarray, schema: str = CONTRACT_SCHEMA) -> dict[str, np.ndarray]:
+        """Raw-space predictions for every target from an encoded matrix, by one schema's models."""
+        return {target: np.expm1(values) for target, values in self.predict_log(features, schema).items()}
 
     def predict(self, uploads: Iterable[float], age: Iterable[float], category: Iterable[object],
-                country: Iterable[object]) -> dict[str, np.ndarray]:
-        return self.predict_encoded(self.encode(uploads, age, category, country))
+                country: Iterable[object], **extended: Iterable[Any] | None) -> dict[str, np.ndarray]:
+        """Raw-space predictions by the contract models, or the extended ones when their inputs are given."""
+        schema = EXTENDED_SCHEMA if extended and EXTENDED_SCHEMA in self.regressors else CONTRACT_SCHEMA
+        return self.predict_encoded(self.encode(uploads, age, category, country, **extended), schema)
+
+    def predict_rows(self, features: np.ndarray, extended_rows: np.ndarray | None = None) -> Predictions:
+        """Every row by the richest schema it gives all inputs for (`extended_rows`), with intervals."""
+        use_extended = (np.zeros(len(features), dtype=bool) if extended_rows is None or EXTENDED_SCHEMA not in self.regressors
+                        else np.asarray(extended_rows, dtype=bool))
+        groups = [(s, m) for s, m in ((CONTRACT_SCHEMA, ~use_extended), (EXTENDED_SCHEMA, use_extended)) if m.any()]
+        logs = {target: np.empty(len(features)) for target in TARGETS}
+        widths = {target: np.empty(len(features)) for target in TARGETS}
+        for schema, rows in groups:
+            subset = features if len(groups) == 1 else features[rows]
+            for target, values in self.predict_log(subset, schema).items():
+                logs[target][rows] = values
+                widths[target][rows] = self.intervals.get(schema, {}).get(target, np.nan)
+        values = {target: np.expm1(log) for target, log in logs.items()}
+        schemas = np.where(use_extended, EXTENDED_SCHEMA, CONTRACT_SCHEMA).tolist()
+        if not self.intervals:
+            return Predictions(values, None, None, schemas)
+        lower = {t: np.clip(np.expm1(log - widths[t]), 0, None) for t, log in logs.items()}
+        upper = {t: np.expm1(log + widths[t]) for t, log in logs.items()}
+        return Predictions(values, lower, upper, schemas)
 
     def probe(self) -> tuple[bool, dict[str, float]]:
-        """(usable, predictions) on PROBE_ROW: usable when every target gets a finite, non-negative number."""
+        """(usable, predictions) on PROBE_ROW, by every schema: usable when each target of each schema gets a
+        finite, non-negative number (keys `target` for the contract schema, `schema/target` beyond it)."""
         row = PROBE_ROW
-        predictions = {t: float(v[0]) for t, v in
-                       self.predict([row["uploads"]], [row["age"]], [row["category"]], [row["country"]]).items()}
-        usable = set(predictions) == set(TARGETS) and all(np.isfinite(v) and v >= 0 for v in predictions.values())
+        features = self.encode([row["uploads"]], [row["age"]], [row["category"]], [row["country"]],
+                               **{k: [v] for k, v in PROBE_EXTENDED.items()})
+        predictions: dict[str, float] = {}
+        for schema in self.schemas:
+            prefix = "" if schema == CONTRACT_SCHEMA else f"{schema}/"
+            predictions |= {f"{prefix}{t}": float(v[0]) for t, v in self.predict_encoded(features, schema).items()}
+        expected = {f"{'' if s == CONTRACT_SCHEMA else f'{s}/'}{t}" for s in self.schemas for t in TARGETS}
+        usable = (CONTRACT_SCHEMA in self.schemas and set(predictions) == expected
+                  and all(np.isfinite(v) and v >= 0 for v in predictions.values()))
         return usable, predictions
 
     @staticmethod
-    def unknown_inputs(features: np.ndarray) -> list[list[str]]:
-        """Per encoded row, the categorical inputs outside the training vocabulary."""
+    def unknown_inputs(features: np.ndarray, extended_rows: np.ndarray | None = None) -> list[list[str]]:
+        """Per encoded row, the categorical inputs outside the training vocabulary (channel_type only where the
+        row is served by the extended schema)."""
         unknown_category = np.isnan(features[:, CATEGORY_CODE]).tolist()
         unknown_country = np.isnan(features[:, COUNTRY_CODE]).tolist()
-        return [[name for name, unknown in (("category", c), ("country", k)) if unknown]
-                for c, k in zip(unknown_category, unknown_country)]
+        unknown_type = ((np.isnan(features[:, CHANNEL_TYPE_CODE]) & extended_rows).tolist() if extended_rows is not None
+                        else [False] * len(features))
+        return [[name for name, unknown in (("category", c), ("country", k), ("channel_type", t)) if unknown]
+                for c, k, t in zip(unknown_category, unknown_country, unknown_type)]
+
+    @property
+    def contract_metrics(self) -> dict[str, dict[str, Any]]:
+        """Per target, the CV record of the contract schema (the original platform's inputs)."""
+        return self.metrics.get(CONTRACT_SCHEMA, {})
 
     @property
     def hyperparameter_source(self) -> str:
-        """`optuna` when a search's parameters were applied, else `defaults`."""
+        """`optuna` when a search's parameters were applied to some model, else `defaults`."""
         return self.hyperparameters["source"]
 
     @property
     def refit_parameters(self) -> dict[str, dict[str, Any]]:
-        """The parameters of each target's final model."""
+        """The parameters of each contract target's final model."""
         return self.hyperparameters["refit"]
 
-    def ranked_importance(self, target: str) -> list[tuple[str, dict[str, float]]]:
-        return sorted(self.feature_importance[target].items(), key=lambda item: -item[1]["importance"])
+    def ranked_importance(self, target: str, schema: str = CONTRACT_SCHEMA) -> list[tuple[str, dict[str, float]]]:
+        return sorted(self.feature_importance[schema][target].items(), key=lambda item: -item[1]["importance"])
 
 
 @dataclass(frozen=True)

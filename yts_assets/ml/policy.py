@@ -37,6 +37,10 @@ class QualityLimits:
 class SkillMinimums:
     min_skill: float = field(default=0.05, metadata=doc("CV log R² a model must gain over the constant baseline"))
     min_log_r2: float = field(default=0.1, metadata=doc("CV log R² a model must reach"))
+    coverage_warn_gap: float = field(default=0.05, metadata=doc(
+        "how far an interval's out-of-fold coverage may miss its nominal before interval_coverage warns"))
+    coverage_blocking_gap: float = field(default=0.10, metadata=doc(
+        "how far an interval's out-of-fold coverage may miss its nominal before interval_coverage blocks"))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Supervised models: one regressor per target, K-fold CV beside a constant-median baseline."""
+"""Supervised models: per input schema, one regressor per target, K-fold CV beside a constant-median baseline,
+conformal prediction intervals, and metrics on the segment of each target that matters."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from .features import MODEL_INPUTS, TARGETS
+from .features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, SCHEMA_FEATURES, TARGETS
 from .models import FeatureEncoder, SupervisedModel
+
+MIN_CV_FOLDS = 3  # fold k's interval is calibrated on fold k+1 by a model fitted on the others
+# The rows each target's honest metrics are computed on (labels > 0: percentage errors are defined there).
+SEGMENTS = {
+    "subscribers": "all channels (every channel has subscribers > 0)",
+    "earnings": "earners: channels with yearly earnings > 0 (zero earners are scored separately)",
+    "growth": "channels with a known, positive 30-day growth",
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,15 @@ class TrainingConfig:
     max_leaf_nodes: int = 8
     min_samples_leaf: int = 20
     l2_regularization: float = 1.0
+    interval_coverage: float = 0.8
+    tuning_noise_k: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.cv_folds < MIN_CV_FOLDS:
+            raise ValueError(f"cv_folds is {self.cv_folds}: at least {MIN_CV_FOLDS} are needed (each fold's interval "
+                             "is calibrated on another fold, by a model fitted on the rest)")
+        if not 0.5 <= self.interval_coverage < 1:
+            raise ValueError(f"interval_coverage is {self.interval_coverage}: give a nominal coverage in [0.5, 1)")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -35,14 +53,38 @@ class TrainingConfig:
 @dataclass
 class TargetResult:
     target: str
+    schema: str
     column: str
     rows: int
     model_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     fold_metrics: list[dict[str, float]]
     fold_assignment_sha256: str
-    oof_log_predictions: np.ndarray = field(repr=False)
-    log_actual: np.ndarray = field(repr=False)
+    segment: dict[str, Any]
+    interval: dict[str, Any]
+    zero_labels: dict[str, Any] | None = None
+    tuning: dict[str, Any] | None = None
+    oof_log_predictions: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    log_actual: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """One target's usable rows, encoded once with every input (each schema reads a prefix of the columns)."""
+
+    target: str
+    column: str
+    features: np.ndarray
+    log_target: np.ndarray
+
+    @classmethod
+    def of(cls, encoder: FeatureEncoder, processed: pd.DataFrame, target: str) -> "TargetData":
+        column = TARGETS[target]
+        rows = processed[usable_rows(processed, column)]
+        return cls(target, column, encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
+
+    def columns(self, schema: str) -> np.ndarray:
+        return self.features[:, :len(SCHEMA_FEATURES[schema])]
 
 
 TUNABLE = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
@@ -92,71 +134,171 @@ def regression_metrics(log_actual: np.ndarray, log_predicted: np.ndarray) -> dic
     }
 
 
+
 def usable_rows(processed: pd.DataFrame, column: str) -> pd.Series:
     """Rows with a known, non-negative label (growth: never filled with zero)."""
     return processed[column].notna() & (processed[column] >= 0)
 
 
-def cross_validate_target(encoder: FeatureEncoder, processed: pd.DataFrame, target: str, config: TrainingConfig,
-                          fold_params: list[dict[str, Any]] | None = None) -> TargetResult:
-    """K-fold CV beside the constant-median baseline; fold k may use its own tuned parameters."""
-    column = TARGETS[target]
-    rows = processed[usable_rows(processed, column)]
-    features = encoder.encode(rows)
-    log_target = np.log1p(rows[column].to_numpy(dtype=float))
-    folds = outer_folds(len(rows), config)
-    oof_model = np.empty_like(log_target)
-    oof_baseline = np.empty_like(log_target)
+def available_schemas(processed: pd.DataFrame) -> tuple[str, ...]:
+    """The contract schema always; the extended one when the data has every optional input."""
+    extended = all(column in processed and processed[column].notna().any() for column in EXTENDED_INPUTS.values())
+    return (CONTRACT_SCHEMA, EXTENDED_SCHEMA) if extended else (CONTRACT_SCHEMA,)
+
+
+def conformal_half_width(residuals: np.ndarray, coverage: float) -> float:
+    """Split-conformal half-width (log1p space) from calibration residuals, by crepes' ConformalRegressor."""
+    from crepes import ConformalRegressor
+
+    interval = ConformalRegressor().fit(residuals=np.asarray(residuals, dtype=float)).predict_int(
+        np.zeros(1), confidence=coverage)
+    half_width = float(interval[0, 1])
+    if not np.isfinite(half_width):
+        raise ValueError(f"{len(residuals)} calibration residuals are too few for a {coverage:.0%} interval")
+    return half_width
+
+
+def percentage_error(log_actual: np.ndarray, log_predicted: np.ndarray) -> float:
+    """Median absolute percentage error in raw units (labels > 0 only)."""
+    actual = np.expm1(log_actual)
+    return float(np.median(np.abs(np.expm1(log_predicted) - actual) / actual))
+
+
+def segment_metrics(target: str, log_actual: np.ndarray, model: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
+    """Log R² and median absolute percentage error on the rows whose label is > 0, model beside baseline."""
+    rows = log_actual > 0
+
+    def scores(predicted: np.ndarray) -> dict[str, float]:
+        return {"log_r2": float(r2_score(log_actual[rows], predicted[rows])),
+                "mdape": percentage_error(log_actual[rows], predicted[rows])}
+
+    return {"name": SEGMENTS[target], "rows": int(rows.sum()), "model": scores(model), "baseline": scores(baseline)}
+
+
+def zero_label_metrics(log_actual: np.ndarray, model: np.ndarray, lower: np.ndarray) -> dict[str, Any] | None:
+    """How well channels whose label is 0 (zero earners) are recognised: ROC AUC of the prediction as a score
+    of 'label > 0', and the share of them whose interval reaches 0."""
+    zero = log_actual <= 0
+    if not zero.any() or zero.all():
+        return None
+    return {"rows": int(zero.sum()), "roc_auc": float(roc_auc_score(~zero, model)),
+            "interval_includes_zero": float(np.mean(lower[zero] <= 0))}
+
+
+def cross_validate(data: TargetData, schema: str, config: TrainingConfig,
+                   fold_params: list[dict[str, Any]] | None = None) -> TargetResult:
+    """K-fold CV of one schema's model beside the constant-median baseline; fold k may use its own tuned
+    parameters. Fold k's interval is calibrated on fold k+1, scored by a model fitted on the other folds, so
+    no row of fold k calibrates the interval that fold k's coverage is measured on."""
+    features, log_target = data.columns(schema), data.log_target
+    folds = outer_folds(len(log_target), config)
+    oof_model, oof_baseline = np.empty_like(log_target), np.empty_like(log_target)
+    half_widths = np.empty_like(log_target)
     fold_metrics: list[dict[str, float]] = []
     for fold, (train_index, test_index) in enumerate(folds):
         fold_config = with_params(config, fold_params[fold] if fold_params else None)
         model = make_regressor(fold_config).fit(features[train_index], log_target[train_index])
         oof_model[test_index] = model.predict(features[test_index])
         oof_baseline[test_index] = np.median(log_target[train_index])
+        calibration = folds[(fold + 1) % len(folds)][1]
+        proper = np.setdiff1d(train_index, calibration)
+        calibrator = make_regressor(fold_config).fit(features[proper], log_target[proper])
+        half_width = conformal_half_width(log_target[calibration] - calibrator.predict(features[calibration]),
+                                          config.interval_coverage)
+        half_widths[test_index] = half_width
+        covered = np.abs(log_target[test_index] - oof_model[test_index]) <= half_width
         fold_metrics.append({
             "fold": fold,
             "log_r2": float(r2_score(log_target[test_index], oof_model[test_index])),
             "baseline_log_r2": float(r2_score(log_target[test_index], oof_baseline[test_index])),
+            "interval_coverage": float(covered.mean()),
         })
+    lower, upper = oof_model - half_widths, oof_model + half_widths
+    raw_width = np.expm1(upper) - np.clip(np.expm1(lower), 0, None)
     return TargetResult(
-        target=target, column=column, rows=len(rows),
+        target=data.target, schema=schema, column=data.column, rows=len(log_target),
         model_metrics=regression_metrics(log_target, oof_model),
         baseline_metrics=regression_metrics(log_target, oof_baseline),
         fold_metrics=fold_metrics, fold_assignment_sha256=fold_assignment_sha256(folds),
+        segment=segment_metrics(data.target, log_target, oof_model, oof_baseline),
+        interval={"nominal_coverage": config.interval_coverage,
+                  "coverage": float(np.mean((log_target >= lower) & (log_target <= upper))),
+                  "median_width": float(np.median(raw_width)), "median_width_log": float(np.median(upper - lower)),
+                  "calibration": "split conformal per fold: calibrated on the next fold by a model fitted on the rest"},
+        zero_labels=zero_label_metrics(log_target, oof_model, lower),
         oof_log_predictions=oof_model, log_actual=log_target,
     )
 
 
-def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
-                     tuned: dict[str, Any] | None = None) -> tuple[SupervisedModel, dict[str, TargetResult]]:
-    """CV every target, then refit each on all its usable rows. Returns (model, CV results).
+def tuning_decision(tuned: TargetResult, defaults: TargetResult, noise_k: float) -> dict[str, Any]:
+    """Tuned parameters earn their place only when their nested-CV log R² beats the defaults' on the same outer
+    folds by more than `noise_k` standard errors of the paired per-fold differences."""
+    differences = np.array([t["log_r2"] - d["log_r2"] for t, d in zip(tuned.fold_metrics, defaults.fold_metrics)])
+    mean = float(differences.mean())
+    se = float(differences.std(ddof=1) / np.sqrt(len(differences)))
+    adopted = mean > 0 and mean > noise_k * se
+    reason = (f"tuned parameters beat the defaults by {mean:+.4f} mean fold log R² (> {noise_k:g} x SE {se:.4f})"
+              if adopted else
+              f"defaults kept: tuned parameters scored {mean:+.4f} mean fold log R² against the defaults on the "
+              f"same folds, not more than {noise_k:g} x SE {se:.4f}")
+    return {"adopted": adopted, "mean_difference": round(mean, 4), "standard_error": round(se, 4),
+            "tuned_log_r2": round(tuned.model_metrics["log_r2"], 4),
+            "default_log_r2": round(defaults.model_metrics["log_r2"], 4), "reason": reason}
 
-    `tuned` (from the hyperparameter search) gives, per target, parameters for each CV fold
-    (searched on that fold's training rows only) and for the refit.
+
+def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
+                     tuned: dict[str, Any] | None = None) -> tuple[SupervisedModel, dict[str, dict[str, TargetResult]]]:
+    """Per input schema and target: CV, then a refit on all usable rows, with a conformal interval calibrated on
+    the CV's out-of-fold residuals. Returns (model, CV results by schema and target).
+
+    `tuned` (from the hyperparameter search) gives, per target, parameters for each CV fold (searched on that
+    fold's training rows only) and for the refit; they replace the defaults only where tuning_decision says so.
     """
     encoder = FeatureEncoder.fit(processed)
-    results: dict[str, TargetResult] = {}
-    models: dict[str, HistGradientBoostingRegressor] = {}
-    refit_params: dict[str, dict[str, Any]] = {}
+    schemas = available_schemas(processed)
+    results: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
+    models: dict[str, dict[str, HistGradientBoostingRegressor]] = {schema: {} for schema in schemas}
+    intervals: dict[str, dict[str, float]] = {schema: {} for schema in schemas}
+    refit: dict[str, dict[str, dict[str, Any]]] = {schema: {} for schema in schemas}
+    importance: dict[str, dict[str, Any]] = {schema: {} for schema in schemas}
     # On ~1,000 rows, OpenMP thread start-up costs more than it saves (and spins badly on a busy machine).
     with threadpool_limits(limits=1):
-        for target, column in TARGETS.items():
-            target_tuning = (tuned or {}).get(target, {})
-            results[target] = cross_validate_target(encoder, processed, target, config, target_tuning.get("folds"))
-            refit_config = with_params(config, target_tuning.get("refit"))
-            refit_params[target] = {k: getattr(refit_config, k) for k in TUNABLE}
-            rows = processed[usable_rows(processed, column)]
-            models[target] = make_regressor(refit_config).fit(encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
-        importance = {target: permutation_importances(models[target], encoder, processed, column, config)
-                      for target, column in TARGETS.items()}
+        for target in TARGETS:
+            data = TargetData.of(encoder, processed, target)
+            target_tuning = (tuned or {}).get(target)
+            for schema in schemas:
+                result = cross_validate(data, schema, config)
+                refit_config = config
+                if target_tuning:
+                    tuned_result = cross_validate(data, schema, config, target_tuning["folds"])
+                    decision = tuning_decision(tuned_result, result, config.tuning_noise_k)
+                    if decision["adopted"]:
+                        result, refit_config = tuned_result, with_params(config, target_tuning["refit"])
+                    result.tuning = decision
+                results[schema][target] = result
+                refit[schema][target] = {k: getattr(refit_config, k) for k in TUNABLE}
+                model = make_regressor(refit_config).fit(data.columns(schema), data.log_target)
+                models[schema][target] = model
+                intervals[schema][target] = conformal_half_width(result.log_actual - result.oof_log_predictions,
+                                                                 config.interval_coverage)
+                result.interval["half_width_log"] = intervals[schema][target]
+                importance[schema][target] = permutation_importances(model, data, schema, config)
+    adopted = [f"{s}/{t}" for s, by_target in results.items() for t, r in by_target.items()
+               if r.tuning and r.tuning["adopted"]]
     model = SupervisedModel(
         encoder=encoder,
         regressors=models,
-        metrics={t: summarize_result(r) for t, r in results.items()},
+        intervals=intervals,
+        interval_coverage=config.interval_coverage,
+        metrics={s: {t: summarize_result(r) for t, r in by_target.items()} for s, by_target in results.items()},
         hyperparameters={
-            "source": "optuna" if tuned else "defaults",
-            "refit": refit_params,
+            "source": "optuna" if adopted else "defaults",
+            "refit": refit[CONTRACT_SCHEMA],
+            "refit_by_schema": refit,
             "folds": {t: v.get("folds") for t, v in (tuned or {}).items()},
+            "searched": tuned is not None,
+            "adopted": adopted,
+            "decisions": {s: {t: r.tuning for t, r in by_target.items() if r.tuning} for s, by_target in results.items()},
         },
         config=config.as_dict(),
         feature_importance=importance,
@@ -165,33 +307,44 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
 
 
 def score_configuration(processed: pd.DataFrame, config: TrainingConfig, training_config: dict[str, Any],
-                        refit: dict[str, dict[str, Any]]) -> dict[str, TargetResult]:
-    """Another run's configuration (its training config, then its per-target refit parameters) scored on
-    `config`'s outer folds of `processed`: how a champion is compared with a candidate on the same folds."""
+                        refit_by_schema: dict[str, dict[str, dict[str, Any]]],
+                        schemas: tuple[str, ...]) -> dict[str, dict[str, TargetResult]]:
+    """Another run's configuration (its training config, then its per-schema, per-target refit parameters) scored
+    on `config`'s outer folds of `processed`: how a champion is compared with a candidate on the same folds."""
     encoder = FeatureEncoder.fit(processed)
     base = with_params(config, training_config)
     with threadpool_limits(limits=1):
-        return {target: cross_validate_target(encoder, processed, target, with_params(base, refit.get(target)))
-                for target in TARGETS}
+        data = {target: TargetData.of(encoder, processed, target) for target in TARGETS}
+        return {schema: {target: cross_validate(data[target], schema,
+                                                with_params(base, refit_by_schema.get(schema, {}).get(target)))
+                         for target in TARGETS}
+                for schema in schemas}
 
 
-def permutation_importances(model: HistGradientBoostingRegressor, encoder: FeatureEncoder, processed: pd.DataFrame,
-                            column: str, config: TrainingConfig) -> dict[str, dict[str, float]]:
-    """Drop in log-space R² when one input is shuffled, on the training rows, per model input."""
-    rows = processed[usable_rows(processed, column)]
-    result = permutation_importance(model, encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)),
-                                    n_repeats=5, random_state=config.random_seed, n_jobs=1)
+def permutation_importances(model: HistGradientBoostingRegressor, data: TargetData, schema: str,
+                            config: TrainingConfig) -> dict[str, dict[str, float]]:
+    """Drop in log-space R² when one input is shuffled, on the training rows, per input of the schema."""
+    result = permutation_importance(model, data.columns(schema), data.log_target, n_repeats=5,
+                                    random_state=config.random_seed, n_jobs=1)
     return {name: {"importance": round(float(mean), 5), "std": round(float(std), 5)}
-            for name, mean, std in zip(MODEL_INPUTS, result.importances_mean, result.importances_std)}
+            for name, mean, std in zip(INPUT_SCHEMAS[schema], result.importances_mean, result.importances_std)}
 
 
 def summarize_result(result: TargetResult) -> dict[str, object]:
-    return {
+    summary = {
         "column": result.column,
+        "schema": result.schema,
         "rows": result.rows,
         "model": result.model_metrics,
         "baseline": result.baseline_metrics,
         "skill_log_r2": result.model_metrics["log_r2"] - result.baseline_metrics["log_r2"],
+        "segment": result.segment,
+        "interval": result.interval,
         "folds": result.fold_metrics,
         "fold_assignment_sha256": result.fold_assignment_sha256,
     }
+    if result.zero_labels:
+        summary["zero_labels"] = result.zero_labels
+    if result.tuning:
+        summary["tuning"] = result.tuning
+    return summary

@@ -17,10 +17,10 @@ from ...ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
 from ...ml.dataset import read_processed
 from ...core.manifest import code_version
 from ...ml.experiment import log_dataset, log_supervised, model_example
-from ...ml.features import ENCODED_FEATURES, MODEL_INPUTS
+from ...ml.features import CONTRACT_SCHEMA, INPUT_SCHEMAS, NEAR_DETERMINISTIC_NOTE, SCHEMA_FEATURES
 from ...ml.models import ClusteringModel, SupervisedModel
 from ...ml.plots import clusters_png, predicted_vs_actual_png
-from ...ml.training import TrainingConfig, train_supervised
+from ...ml.training import MIN_CV_FOLDS, TrainingConfig, train_supervised
 from ...resources import YtsSettings
 from ...tracking import ExperimentTracking
 from ..conditions import AFTER_UPSTREAM_PASSES, AFTER_UPSTREAM_PASSES_HPO_OPTIONAL
@@ -36,7 +36,8 @@ def env_default(variable: env.Variable, built_in: object) -> str:
 
 
 class SupervisedConfig(Config):
-    cv_folds: int = TRAINING_DEFAULTS.cv_folds
+    cv_folds: int = Field(default=TRAINING_DEFAULTS.cv_folds, description=(
+        f"outer CV folds, at least {MIN_CV_FOLDS}: fold k's interval is calibrated on fold k+1"))
     random_seed: int | None = Field(default=None, description=env_default(env.RANDOM_STATE, TRAINING_DEFAULTS.random_seed))
     max_iter: int | None = Field(default=None, description=env_default(env.N_ESTIMATORS, TRAINING_DEFAULTS.max_iter))
     learning_rate: float = TRAINING_DEFAULTS.learning_rate
@@ -44,10 +45,16 @@ class SupervisedConfig(Config):
     min_samples_leaf: int | None = Field(default=None, description=env_default(env.MIN_SAMPLES_LEAF,
                                                                                TRAINING_DEFAULTS.min_samples_leaf))
     l2_regularization: float = TRAINING_DEFAULTS.l2_regularization
+    interval_coverage: float | None = Field(default=None, ge=0.5, lt=1.0, description=env_default(
+        env.INTERVAL_COVERAGE, TRAINING_DEFAULTS.interval_coverage) + " Nominal coverage of every prediction interval.")
+    tuning_noise_k: float = Field(default=TRAINING_DEFAULTS.tuning_noise_k, ge=0, description=(
+        "standard errors of the paired per-fold log R² gain that tuned parameters must exceed to replace the defaults"))
 
 
 class HpoConfig(Config):
-    n_trials: int | None = Field(default=None, ge=1, description="New trials per study; default YTS_OPTUNA_TRIALS or 20.")
+    n_trials: int | None = Field(default=None, ge=1, description=(
+        "New trials per study; default YTS_OPTUNA_TRIALS. With neither, no search runs: selecting hpo_study "
+        "(or '*') records 'no search requested' and supervised_bundle keeps its defaults."))
     timeout_seconds: float | None = Field(default=None, gt=0, description="Budget for all studies; default "
                                                                           "YTS_OPTUNA_TIMEOUT_SECONDS or 300.")
     cv_folds: int = TRAINING_DEFAULTS.cv_folds
@@ -72,7 +79,7 @@ def resolved(run_config: dict[str, object], cls: type[T], variables: dict[str, e
 
 
 TRAINING_VARIABLES = {"random_seed": env.RANDOM_STATE, "max_iter": env.N_ESTIMATORS,
-                      "min_samples_leaf": env.MIN_SAMPLES_LEAF}
+                      "min_samples_leaf": env.MIN_SAMPLES_LEAF, "interval_coverage": env.INTERVAL_COVERAGE}
 CLUSTERING_VARIABLES = {"random_seed": env.RANDOM_STATE, "kmeans_clusters": env.N_CLUSTERS,
                         "dbscan_eps": env.DBSCAN_EPS, "dbscan_min_samples": env.DBSCAN_MIN_SAMPLES}
 
@@ -83,9 +90,11 @@ CLUSTERING_VARIABLES = {"random_seed": env.RANDOM_STATE, "kmeans_clusters": env.
     kinds={"optuna", "json"},
     code_version="1",
     description="Opt-in Optuna search per target, nested in the reported CV: fold k's parameters are searched on "
-                "fold k's training rows only (inner 3-fold CV), the refit's on all rows. SQLite storage under "
-                "artifacts/optuna/ (studies resume); results in the run's reports/optuna_study.json, which "
-                "supervised_bundle applies.",
+                "fold k's training rows only (inner 3-fold CV), the refit's on all rows. It searches only when "
+                "asked: run config n_trials or YTS_OPTUNA_TRIALS; otherwise (e.g. --select '*') it records 'no "
+                "search requested' in a second. SQLite storage under artifacts/optuna/ (studies resume); results "
+                "in the run's reports/optuna_study.json. supervised_bundle applies them per target and schema only "
+                "where they beat the defaults on the same outer folds.",
 )
 def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
@@ -93,6 +102,13 @@ def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSe
     training = resolved({"cv_folds": config.cv_folds, "random_seed": config.random_seed}, TrainingConfig,
                         {"random_seed": env.RANDOM_STATE})
     n_trials = config.n_trials or env.OPTUNA_TRIALS.get()
+    if not n_trials:
+        digest = write_json(paths.optuna_study, hpo.NOT_REQUESTED)
+        context.log.info(hpo.NOT_REQUESTED["reason"])
+        return MaterializeResult(metadata={**file_metadata(paths.optuna_study, digest),
+                                           "dagster/row_count": MetadataValue.int(0),
+                                           "searched": MetadataValue.bool(False),
+                                           "reason": MetadataValue.text(hpo.NOT_REQUESTED["reason"])})
     timeout = config.timeout_seconds or env.OPTUNA_TIMEOUT_SECONDS.get()
     paths.optuna_storage.parent.mkdir(parents=True, exist_ok=True)
     study = hpo.search(read_processed(processed_csv), training, n_trials=n_trials, timeout_seconds=timeout,
@@ -103,6 +119,7 @@ def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSe
     return MaterializeResult(metadata={
         **file_metadata(paths.optuna_study, digest),
         "dagster/row_count": MetadataValue.int(sum(r["trials"] for r in refit.values())),
+        "searched": MetadataValue.bool(True),
         "trials_per_study": MetadataValue.int(n_trials),
         "refit_params": MetadataValue.md("| target | inner-CV log R² | trials | parameters |\n| --- | ---: | ---: | --- |\n"
                                          + "\n".join(f"| {t} | {r['best_inner_log_r2']:.3f} | {r['trials']} | "
@@ -117,9 +134,12 @@ def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSe
     kinds={"scikitlearn", "joblib"},
     code_version="1",
     description=(
-        "One gradient-boosted regressor per target (subscribers, earnings, growth) on uploads, age, category "
-        "and country, in log1p space. K-fold CV beside a constant-median baseline on the same folds, then a "
-        "refit on all usable rows; growth uses only rows whose label is known."
+        "Per input schema (contract: uploads, age, category, country; extended: + channel_type, video_views, "
+        "video_views_last_30_days), one gradient-boosted regressor per target (subscribers, earnings, growth) in "
+        "log1p space. K-fold CV beside a constant-median baseline on the same folds, with metrics on each target's "
+        "segment (earners for earnings) and split-conformal intervals; then a refit on all usable rows, whose "
+        "interval is calibrated on the CV's out-of-fold residuals. Growth uses only rows whose label is known. "
+        "Tuned parameters (hpo_study) replace the defaults only where they beat them on the same outer folds."
     ),
 )
 def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, settings: YtsSettings,
@@ -132,7 +152,7 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
     study_path = settings.paths().for_run(study_run).optuna_study if study_run else None
     study = read_json(study_path) if study_path and study_path.is_file() else None
     tuned = hpo.tuned_parameters(study, training, hpo.data_tag(sha256_file(processed_csv), training))
-    if study and not tuned:
+    if study and study.get("searched", True) and not tuned:
         context.log.warning(f"{study_path} was searched on other data or folds: using the default parameters")
     model, results = train_supervised(processed, training, tuned)
     digest = model.save(paths.supervised_bundle)  # the sha256 of supervised_model, the form yts loads
@@ -142,22 +162,32 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
         log_supervised(model, paths.supervised_model, model_example(processed),
                        tags={"yts_run_id": context.run.run_id, "data_sha256": source["sha256"],
                              "code_version": code_version()})
-    for target, result in results.items():
-        context.log.info(f"{target}: CV log R² {result.model_metrics['log_r2']:.3f} "
-                         f"(baseline {result.baseline_metrics['log_r2']:.3f}) on {result.rows} rows")
-    plot = predicted_vs_actual_png({t: (r.log_actual, r.oof_log_predictions) for t, r in results.items()})
+    for schema, by_target in results.items():
+        for target, result in by_target.items():
+            context.log.info(f"{schema}/{target}: CV log R² {result.model_metrics['log_r2']:.3f} (baseline "
+                             f"{result.baseline_metrics['log_r2']:.3f}), {result.interval['nominal_coverage']:.0%} "
+                             f"interval coverage {result.interval['coverage']:.3f} on {result.rows} rows")
+    contract = results[CONTRACT_SCHEMA]
+    plot = predicted_vs_actual_png({t: (r.log_actual, r.oof_log_predictions) for t, r in contract.items()})
+    inputs = [c for schema in model.schemas for c in INPUT_SCHEMAS[schema] if c in processed]
     return MaterializeResult(metadata={
         **file_metadata(paths.supervised_model, digest),
         "joblib_path": MetadataValue.path(str(paths.supervised_bundle)),
         "dagster/row_count": MetadataValue.int(len(processed)),
-        "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(MODEL_INPUTS)])),
-        "encoded_features": MetadataValue.json(list(ENCODED_FEATURES)),
+        "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(dict.fromkeys(inputs))])),
+        "input_schemas": MetadataValue.json({s: list(INPUT_SCHEMAS[s]) for s in model.schemas}),
+        "encoded_features": MetadataValue.json({s: list(SCHEMA_FEATURES[s]) for s in model.schemas}),
         "cv_metrics": metrics_markdown(model.metrics),
-        "hyperparameters": MetadataValue.json(model.refit_parameters),
+        "interval_coverage": MetadataValue.float(training.interval_coverage),
+        "hyperparameters": MetadataValue.json(model.hyperparameters["refit_by_schema"]),
         "hyperparameter_source": MetadataValue.text(model.hyperparameter_source),
+        "tuning_decisions": MetadataValue.json(model.hyperparameters["decisions"]),
         "mlflow_run_id": MetadataValue.text(tracking.mlflow_run_id or "tracking off"),
-        **{f"log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"]) for t, r in results.items()},
-        "predicted_vs_actual": png_markdown(plot, "out-of-fold predictions against labels"),
+        **{f"log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"]) for t, r in contract.items()},
+        **{f"{s}_log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"])
+           for s, by_target in results.items() if s != CONTRACT_SCHEMA for t, r in by_target.items()},
+        "note": MetadataValue.text(NEAR_DETERMINISTIC_NOTE),
+        "predicted_vs_actual": png_markdown(plot, "out-of-fold predictions against labels (contract inputs)"),
     })
 
 
@@ -207,12 +237,14 @@ def training_metrics(context: AssetExecutionContext, settings: YtsSettings) -> M
     report = {
         "config": {"supervised": supervised.config, "clustering": clustering.config},
         "hyperparameters": supervised.hyperparameters,
-        "supervised": supervised.metrics,
+        "supervised": supervised.contract_metrics,  # the original platform's inputs, as before input schemas
+        "supervised_by_schema": supervised.metrics,
+        "interval_coverage": supervised.interval_coverage,
         "clustering": clustering.summary(),
     }
     digest = write_json(paths.training_metrics, report)
     return MaterializeResult(metadata={
         **file_metadata(paths.training_metrics, digest),
-        "dagster/row_count": MetadataValue.int(len(report["supervised"])),
-        "cv_metrics": metrics_markdown(report["supervised"]),
+        "dagster/row_count": MetadataValue.int(sum(len(m) for m in supervised.metrics.values())),
+        "cv_metrics": metrics_markdown(supervised.metrics),
     })

@@ -2,23 +2,47 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, ResourceParam, asset
 
-from ...core.files import read_json, sha256_file, write_json
+from ...core.files import read_json, sha256_file, write_json, write_text
 from ...core.manifest import build_manifest
 from ...core.registry import find_run, register_run
 from ...lineage import output_paths, producing_run
-from ...metadata import file_metadata
+from ...metadata import check_label, file_metadata
+from ...ml import model_card as card
+from ...ml.model_card import CheckSummary
 from ...ml.experiment import log_reports
 from ...resources import GatePolicyResource, YtsSettings
 from ...tracking import ExperimentTracking
-from .gate import BlockingChecks, compared_champion, unchecked_inputs
+from .gate import BlockingChecks, compared_champion, run_check_evaluations, unchecked_inputs
 
 GROUP = "registry"
 
 
 @asset(
     group_name=GROUP,
+    deps=["raw_youtube_stats", "processed_channels", "supervised_bundle", "clustering_bundle", "training_metrics",
+          "data_quality_report", "training_baseline"],
+    kinds={"markdown"},
+    code_version="1",
+    description="A short markdown model card, published with the run: the data, the inputs per schema, the metrics "
+                "with interval coverage, known limits and the gate. Shown here and at GET /mlops/model-card.",
+)
+def model_card(context: AssetExecutionContext, settings: YtsSettings, gate_policy: GatePolicyResource) -> MaterializeResult:
+    paths = output_paths(context, settings)
+    checks = [CheckSummary(check_label(e.asset_key, e.check_name), e.passed, bool(e.blocking), e.description or "")
+              for e in run_check_evaluations(context.instance, context.run.run_id)]
+    text = card.render(context.run.run_id, read_json(paths.raw_source), read_json(paths.training_metrics), checks,
+                       gate_policy.policy().promotion_policy)
+    digest = write_text(paths.model_card, text)
+    return MaterializeResult(metadata={**file_metadata(paths.model_card, digest),
+                                       "dagster/row_count": MetadataValue.int(len(checks)),
+                                       "card": MetadataValue.md(text)})
+
+
+@asset(
+    group_name=GROUP,
     deps=["raw_youtube_stats", "processed_channels", "feature_snapshot", "supervised_bundle", "clustering_bundle",
-          "training_metrics", "data_quality_report", "training_baseline", "channel_insights", "channel_maps"],
+          "training_metrics", "data_quality_report", "training_baseline", "channel_insights", "channel_maps",
+          model_card],
     kinds={"json"},
     code_version="1",
     description="Run id, UTC time, data path/sha256/source, training config, metrics, code and package "
