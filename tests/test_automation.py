@@ -260,7 +260,7 @@ def test_training_assets_wait_for_blocking_checks():
         if key.to_user_string() in {"youtube_stats_csv", "raw_youtube_stats", "production_payloads", "hpo_study",
                                     "feast_online_store",
                                     # roots and opt-in; new data is new_data_sensor's
-                                    "training_manifest", "model_registry"}:  # publishing is training_job's
+                                    "model_card", "training_manifest", "model_registry"}:  # publishing is training_job's
             assert condition is None
         else:
             assert [child.get_label() for child in condition.children] == ["eager", "all_deps_blocking_checks_passed"]
@@ -277,6 +277,6 @@ def test_graph_runs_under_the_multiprocess_executor(project: ProjectPaths, tmp_p
     assert completed.returncode == 0, completed.stderr[-3000:]
     log = completed.stdout + completed.stderr
     assert "Executing steps using multiprocess executor" in log
-    assert log.count("STEP_WORKER_STARTED") == 16  # every asset and check group in its own process
+    assert log.count("STEP_WORKER_STARTED") == 17  # every asset and check group in its own process
     registry = load_registry(project)
     assert registry["active_run_id"] and registry["runs"][0]["status"] == "promoted"

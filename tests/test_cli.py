@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from yts_assets.core.files import read_json
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import load_registry
+from yts_assets.ml import hpo
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -47,13 +49,15 @@ def test_yts_run_on_a_bad_path_exits_1_and_says_why(project: ProjectPaths):
 
 
 @pytest.mark.slow
-def test_dagster_cli_materializes_everything(project: ProjectPaths):
+def test_dagster_cli_materializes_everything_without_an_implicit_search(project: ProjectPaths, monkeypatch):
+    monkeypatch.delenv("YTS_OPTUNA_TRIALS", raising=False)
     (project.root / "dagster_home").mkdir()
-    completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select", "*"], project,
-                    YTS_OPTUNA_TRIALS="2")
+    completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select", "*"], project)
     assert completed.returncode == 0, completed.stderr[-3000:]
     registry = load_registry(project)
     assert registry["active_run_id"] and len(registry["runs"]) == 1
+    study = read_json(project.for_run(registry["active_run_id"]).optuna_study)  # '*' selects hpo_study; it searches
+    assert study == hpo.NOT_REQUESTED and not project.optuna_storage.exists()  # only when trials are asked for
 
 
 def test_ci_runs_the_readme_test_command():

@@ -12,7 +12,12 @@ from tests.conftest import another_training, run_graph, tree_hashes
 from yts_assets.cli.run import failure_reasons
 from yts_assets.core.files import read_json, sha256_file
 from yts_assets.core.paths import ProjectPaths
-from yts_assets.core.registry import load_registry, read_audit, rollback, verify_published_run
+from yts_assets.core.registry import (
+    load_registry,
+    read_audit,
+    rollback,
+    verify_published_run,
+)
 from yts_assets.definitions import TRAINING_JOB, build_definitions
 from yts_assets.ml.dataset import read_processed
 from yts_assets.ml.demo import generate_demo_frame

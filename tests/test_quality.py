@@ -118,12 +118,13 @@ def test_champion_regression():
 def test_bundle_integrity(tmp_path: Path):
     from yts_assets.ml.training import TrainingConfig, train_supervised
 
-    model, _ = train_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=2, max_iter=5))
+    model, _ = train_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=3, max_iter=5))
     digest = model.save(tmp_path / "bundle.joblib")
     path = safe_path(tmp_path / "bundle.joblib")
     assert digest == sha256_file(path) and (tmp_path / "bundle.joblib").is_file()
     outcome = model_quality.bundle_integrity(path, digest)
-    assert outcome.passed and set(outcome.metadata["probe_predictions"]) == {"subscribers", "earnings", "growth"}
+    assert outcome.passed and set(outcome.metadata["probe_predictions"]) == {
+        "subscribers", "earnings", "growth", "extended/subscribers", "extended/earnings", "extended/growth"}
     assert not model_quality.bundle_integrity(path, "0" * 64).passed
     assert not model_quality.bundle_integrity(tmp_path / "missing.skops", None).passed
     path.write_bytes(b"not a model")
@@ -149,7 +150,7 @@ def test_model_files_carry_their_kind_and_format(tmp_path: Path):
     from yts_assets.ml.training import TrainingConfig, train_supervised
 
     processed = process(generate_demo_frame()).frame
-    model, _ = train_supervised(processed, TrainingConfig(cv_folds=2, max_iter=5))
+    model, _ = train_supervised(processed, TrainingConfig(cv_folds=3, max_iter=5))
     path = tmp_path / "supervised.joblib"
     model.save(path)
     loaded = SupervisedModel.load(path)
@@ -167,7 +168,7 @@ def test_model_files_carry_their_kind_and_format(tmp_path: Path):
     import skops.io
 
     skops.io.dump({"kind": SupervisedModel.KIND, "format": 1, "state": {}}, tmp_path / "old.skops")
-    with pytest.raises(ModelFormatError, match="format 1, but this yts reads format 2; retrain with yts-run"):
+    with pytest.raises(ModelFormatError, match="format 1, but this yts reads format 2, 3; retrain with yts-run"):
         SupervisedModel.load(tmp_path / "old.skops")
     skops.io.dump({"encoder": None, "models": {}}, tmp_path / "bundle_v1.skops")  # the untyped bundles of before
     with pytest.raises(ModelFormatError, match="is not a yts.supervised model"):

@@ -19,7 +19,7 @@ from yts_assets.ml import hpo
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
 from yts_assets.ml.models import SupervisedModel
-from yts_assets.ml.training import TUNABLE, TrainingConfig, outer_folds, usable_rows
+from yts_assets.ml.training import TrainingConfig, outer_folds, usable_rows
 from yts_assets.tracking import ExperimentTracking
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,17 +180,22 @@ def test_hpo_changes_the_bundle_and_keeps_the_evaluation_folds(project: ProjectP
     assert run_graph(instance, run_config=lenient).success  # two trials may well score worse: that is not tested here
     after = SupervisedModel.load(project.supervised_bundle)
 
-    assert before.hyperparameters["source"] == "defaults" and after.hyperparameters["source"] == "optuna"
-    for target, result in study["targets"].items():
-        assert after.hyperparameters["refit"][target] == result["refit"]["best_params"]
-        assert set(result["refit"]["best_params"]) == set(TUNABLE)
+    assert before.hyperparameters["source"] == "defaults" and before.hyperparameters["decisions"] == {
+        "contract": {}, "extended": {}}
+    defaults = TrainingConfig()
+    for schema in after.schemas:
+        for target, result in study["targets"].items():
+            decision = after.metrics[schema][target]["tuning"]
+            assert decision["reason"] and decision["adopted"] == (
+                decision["mean_difference"] > 0 and decision["mean_difference"] > 2 * decision["standard_error"])
+            expected = result["refit"]["best_params"]["max_iter"] if decision["adopted"] else defaults.max_iter
+            assert after.regressors[schema][target].max_iter == expected, (schema, target, decision)
+            assert (after.metrics[schema][target]["fold_assignment_sha256"]
+                    == before.metrics[schema][target]["fold_assignment_sha256"])
         assert after.hyperparameters["folds"][target] == [f["best_params"] for f in result["folds"]]
-        assert after.regressors[target].max_iter == result["refit"]["best_params"]["max_iter"]
-        assert after.metrics[target]["fold_assignment_sha256"] == before.metrics[target]["fold_assignment_sha256"]
-    assert after.hyperparameters["refit"] != before.hyperparameters["refit"]
+    assert after.hyperparameters["source"] == ("optuna" if after.hyperparameters["adopted"] else "defaults")
     manifest = read_json(project.training_manifest)
-    assert manifest["hyperparameters"]["source"] == "optuna"
-    assert manifest["hyperparameters"]["refit"] == after.hyperparameters["refit"]
+    assert manifest["hyperparameters"] == after.hyperparameters  # the manifest says which were used, and why
 
     again = run_graph(instance, selection="hpo_study", run_config=HPO_CONFIG)
     assert again.success

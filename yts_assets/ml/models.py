@@ -19,13 +19,20 @@ from typing import Any, ClassVar
 import joblib
 import numpy as np
 import skops.io
-from skops.io.exceptions import UntrustedTypesFoundException
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.preprocessing import StandardScaler
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from ..core.files import atomic_write, sha256_bytes
-from .features import CONTRACT_SCHEMA, ENCODED_FEATURES, EXTENDED_INPUTS, EXTENDED_SCHEMA, SCHEMA_FEATURES, TARGETS
+from .features import (
+    CONTRACT_SCHEMA,
+    ENCODED_FEATURES,
+    EXTENDED_INPUTS,
+    EXTENDED_SCHEMA,
+    SCHEMA_FEATURES,
+    TARGETS,
+)
 
 PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
 PROBE_EXTENDED = {"channel_type": "Music", "video_views": 5e9, "video_views_last_30_days": 5e7}

@@ -11,11 +11,23 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
+from sklearn.metrics import (
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from .features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, SCHEMA_FEATURES, TARGETS
+from .features import (
+    CONTRACT_SCHEMA,
+    EXTENDED_INPUTS,
+    EXTENDED_SCHEMA,
+    INPUT_SCHEMAS,
+    SCHEMA_FEATURES,
+    TARGETS,
+)
 from .models import FeatureEncoder, SupervisedModel
 
 MIN_CV_FOLDS = 3  # fold k's interval is calibrated on fold k+1 by a model fitted on the others
@@ -212,6 +224,7 @@ def cross_validate(data: TargetData, schema: str, config: TrainingConfig,
             "log_r2": float(r2_score(log_target[test_index], oof_model[test_index])),
             "baseline_log_r2": float(r2_score(log_target[test_index], oof_baseline[test_index])),
             "interval_coverage": float(covered.mean()),
+            "interval_half_width_log": half_width,
         })
     lower, upper = oof_model - half_widths, oof_model + half_widths
     raw_width = np.expm1(upper) - np.clip(np.expm1(lower), 0, None)

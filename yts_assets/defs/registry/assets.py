@@ -1,6 +1,13 @@
 """Registry assets: the training manifest, and model_registry, the gate that publishes and promotes."""
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, ResourceParam, asset
+from dagster import (
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    ResourceParam,
+    asset,
+)
 
 from ...core.files import read_json, sha256_file, write_json, write_text
 from ...core.manifest import build_manifest
@@ -8,11 +15,16 @@ from ...core.registry import find_run, register_run
 from ...lineage import output_paths, producing_run
 from ...metadata import check_label, file_metadata
 from ...ml import model_card as card
-from ...ml.model_card import CheckSummary
 from ...ml.experiment import log_reports
+from ...ml.model_card import CheckSummary
 from ...resources import GatePolicyResource, YtsSettings
 from ...tracking import ExperimentTracking
-from .gate import BlockingChecks, compared_champion, run_check_evaluations, unchecked_inputs
+from .gate import (
+    BlockingChecks,
+    compared_champion,
+    run_check_evaluations,
+    unchecked_inputs,
+)
 
 GROUP = "registry"
 
