@@ -10,14 +10,7 @@ import sys
 from ..core.backup import backup_registry, restore_backup, verify_backup
 from ..core.config import ConfigError
 from ..core.paths import ProjectPaths
-from ..core.registry import (
-    RegistryError,
-    find_run,
-    load_registry,
-    promote,
-    rollback,
-    verify_published_run,
-)
+from ..core.registry import RegistryError, find_run, load_registry, promote, rollback, verify_published_run
 
 
 def build_parser() -> argparse.ArgumentParser:

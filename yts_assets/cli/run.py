@@ -17,13 +17,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from ..core import config
 from ..core.files import read_json
 from ..core.paths import ProjectPaths
-from ..core.registry import (
-    RegistryError,
-    find_run,
-    load_registry,
-    recover,
-    registry_lock,
-)
+from ..core.registry import RegistryError, find_run, load_registry, recover, registry_lock
 from ..ml.features import TARGETS
 from ..ml.source import SourceMode, describe_source
 

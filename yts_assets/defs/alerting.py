@@ -26,14 +26,7 @@ from dagster import (
 )
 
 from ..core import config
-from ..core.alerts import (
-    Alert,
-    AlertOutbox,
-    Webhook,
-    gate_alert,
-    raise_and_flush,
-    run_failed_alert,
-)
+from ..core.alerts import Alert, AlertOutbox, Webhook, gate_alert, raise_and_flush, run_failed_alert
 from ..core.registry import load_registry
 from ..resources import YtsSettings
 from .automation import training_job

@@ -14,9 +14,9 @@ from dagster import (
     AssetObservation,
     AssetSelection,
     AutomationConditionSensorDefinition,
-    DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    DagsterInstance,
     Definitions,
     MetadataValue,
     RunRequest,
@@ -32,23 +32,13 @@ from dagster import (
 )
 
 from ..core import config
-from ..core.alerts import (
-    Alert,
-    raise_and_flush,
-    repeated_drift_alert,
-    retraining_required_alert,
-)
+from ..core.alerts import Alert, raise_and_flush, repeated_drift_alert, retraining_required_alert
 from ..core.paths import ProjectPaths
 from ..core.payloads import ReadLimits
-from ..core.registry import (
-    active_run,
-    flag_retraining_required,
-    load_registry,
-    serving_baseline,
-)
+from ..core.registry import active_run, flag_retraining_required, load_registry, serving_baseline
 from ..ml.dataset import DatasetError
-from ..ml.incoming import scan_incoming
 from ..ml.source import data_version
+from ..ml.incoming import scan_incoming
 from ..resources import GatePolicyResource, YtsSettings
 from .data.assets import SOURCE
 from .registry.gate import record_blocked_run

@@ -20,14 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from .features import TARGETS
 from .models import FeatureEncoder
-from .training import (
-    TUNABLE,
-    TrainingConfig,
-    make_regressor,
-    outer_folds,
-    usable_rows,
-    with_params,
-)
+from .training import TUNABLE, TrainingConfig, make_regressor, outer_folds, usable_rows, with_params
 
 INNER_FOLDS = 3
 SEARCH_SPACE = {

@@ -7,14 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import sha256_file
-from ..core.payloads import (
-    ReadLimits,
-    UnreadableBatch,
-    batch_files,
-    batch_signature,
-    ignore,
-    stream_batch,
-)
+from ..core.payloads import ReadLimits, UnreadableBatch, batch_files, batch_signature, ignore, stream_batch
 from .drift import drift_report
 from .policy import DriftThresholds
 

@@ -25,14 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from ..core.files import atomic_write, sha256_bytes
-from .features import (
-    CONTRACT_SCHEMA,
-    ENCODED_FEATURES,
-    EXTENDED_INPUTS,
-    EXTENDED_SCHEMA,
-    SCHEMA_FEATURES,
-    TARGETS,
-)
+from .features import CONTRACT_SCHEMA, ENCODED_FEATURES, EXTENDED_INPUTS, EXTENDED_SCHEMA, SCHEMA_FEATURES, TARGETS
 
 PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
 PROBE_EXTENDED = {"channel_type": "Music", "video_views": 5e9, "video_views_last_30_days": 5e7}

@@ -11,23 +11,11 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import (
-    mean_absolute_error,
-    mean_squared_error,
-    r2_score,
-    roc_auc_score,
-)
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from .features import (
-    CONTRACT_SCHEMA,
-    EXTENDED_INPUTS,
-    EXTENDED_SCHEMA,
-    INPUT_SCHEMAS,
-    SCHEMA_FEATURES,
-    TARGETS,
-)
+from .features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, SCHEMA_FEATURES, TARGETS
 from .models import FeatureEncoder, SupervisedModel
 
 MIN_CV_FOLDS = 3  # fold k's interval is calibrated on fold k+1 by a model fitted on the others

@@ -2,27 +2,15 @@
 maps. Computed once per run and published with it, so the API serves them from the active run's verified files
 instead of re-reading CSVs per request."""
 
-from dagster import (
-    AssetExecutionContext,
-    DataVersion,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
 from ...core.files import sha256_bytes, write_bytes
 from ...lineage import input_paths, output_paths
 from ...metadata import file_metadata, png_markdown
 from ...ml.dataset import read_processed
-from ...ml.insights import (
-    PROCESSED_SAMPLE_ROWS,
-    RAW_SAMPLE_ROWS,
-    country_metrics,
-    insights_json,
-)
+from ...ml.insights import PROCESSED_SAMPLE_ROWS, RAW_SAMPLE_ROWS, country_metrics, insights_json
 from ...ml.insights import channel_insights as build_insights
-from ...ml.maps import MAPS
-from ...ml.maps import channel_maps as build_maps
+from ...ml.maps import MAPS, channel_maps as build_maps
 from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 

@@ -5,12 +5,7 @@ Blocking checks (ERROR) are the ones that would make training meaningless.
 
 from collections.abc import Iterator
 
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetCheckSpec,
-    multi_asset_check,
-)
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, multi_asset_check
 
 from ...core.registry import serving_baseline
 from ...lineage import input_paths

@@ -1,12 +1,6 @@
 """Feature assets: the opt-in Feast online store over the feature snapshot (`pip install -e '.[feast]'`)."""
 
-from dagster import (
-    AssetExecutionContext,
-    Failure,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from ...lineage import input_paths
 from ...ml import feast_store

@@ -5,36 +5,19 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from dagster import (
-    AssetExecutionContext,
-    Config,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from ...core import config as env
 from ...core.files import read_json, sha256_file, write_csv, write_json
 from ...core.manifest import code_version
 from ...lineage import input_paths, output_paths, producing_run
-from ...metadata import (
-    column_schema,
-    file_metadata,
-    metrics_markdown,
-    png_markdown,
-    table_metadata,
-)
+from ...metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
 from ...ml import hpo
 from ...ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
 from ...ml.dataset import read_processed
 from ...ml.experiment import log_dataset, log_supervised, model_example
-from ...ml.features import (
-    CONTRACT_SCHEMA,
-    INPUT_SCHEMAS,
-    NEAR_DETERMINISTIC_NOTE,
-    SCHEMA_FEATURES,
-)
+from ...ml.features import CONTRACT_SCHEMA, INPUT_SCHEMAS, NEAR_DETERMINISTIC_NOTE, SCHEMA_FEATURES
 from ...ml.models import ClusteringModel, SupervisedModel
 from ...ml.plots import clusters_png, predicted_vs_actual_png
 from ...ml.training import MIN_CV_FOLDS, TrainingConfig, train_supervised

@@ -2,24 +2,12 @@
 
 from collections.abc import Iterator
 
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetCheckSpec,
-    AssetKey,
-    multi_asset_check,
-)
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, AssetKey, multi_asset_check
 
 from ...lineage import input_paths, materialization
 from ...metadata import check_result
 from ...ml import model_quality
-from ...ml.features import (
-    CONTRACT_SCHEMA,
-    EXTENDED_INPUTS,
-    EXTENDED_SCHEMA,
-    INPUT_SCHEMAS,
-    TARGETS,
-)
+from ...ml.features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, TARGETS
 from ...ml.models import SupervisedModel
 from ...ml.quality import CheckOutcome
 from ...resources import GatePolicyResource, YtsSettings

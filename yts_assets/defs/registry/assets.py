@@ -1,13 +1,6 @@
 """Registry assets: the training manifest, and model_registry, the gate that publishes and promotes."""
 
-from dagster import (
-    AssetExecutionContext,
-    Failure,
-    MaterializeResult,
-    MetadataValue,
-    ResourceParam,
-    asset,
-)
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, ResourceParam, asset
 
 from ...core.files import read_json, sha256_file, write_json, write_text
 from ...core.manifest import build_manifest
@@ -19,12 +12,7 @@ from ...ml.experiment import log_reports
 from ...ml.model_card import CheckSummary
 from ...resources import GatePolicyResource, YtsSettings
 from ...tracking import ExperimentTracking
-from .gate import (
-    BlockingChecks,
-    compared_champion,
-    run_check_evaluations,
-    unchecked_inputs,
-)
+from .gate import BlockingChecks, compared_champion, run_check_evaluations, unchecked_inputs
 
 GROUP = "registry"
 
