@@ -144,7 +144,8 @@ def test_the_original_variables_set_training_defaults_and_where_canonical_copies
     assert supervised.config["random_seed"] == 7 and supervised.config["max_iter"] == 25
     assert supervised.config["min_samples_leaf"] == 12
     clustering = ClusteringModel.load(run_paths.clustering_bundle)  # run config wins over YTS_N_CLUSTERS
-    assert clustering.config == {"kmeans_clusters": 5, "dbscan_eps": 0.5, "dbscan_min_samples": 6, "random_seed": 7}
+    assert clustering.config == {"kmeans_clusters": 5, "dbscan_eps": 0.5, "dbscan_min_samples": 6, "random_seed": 7,
+                                 "kmeans_fit_rows": 20_000, "dbscan_fit_rows": 5_000}
     assert len(clustering.archetypes) == 5
 
     paths = ProjectPaths.from_env()

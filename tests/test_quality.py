@@ -39,7 +39,7 @@ def test_raw_schema(raw):
 def test_row_count(raw):
     assert quality.row_count(raw, THRESHOLDS).passed
     outcome = quality.row_count(raw.head(10), THRESHOLDS)
-    assert not outcome.passed and outcome.metadata["rows"] == 10 and "outside 100..100000" in outcome.description
+    assert not outcome.passed and outcome.metadata["rows"] == 10 and "outside 100..1000000" in outcome.description
 
 
 def test_duplicate_channels(raw):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import gc
 import os
 import socket
 import sys
@@ -206,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
             repaired += [f"run {run_id} was interrupted; marked FAILURE" for run_id in fail_interrupted_runs(instance)]
             with registry_lock(paths):
                 repaired += recover(paths)
-            result = build_definitions().resolve_job_def(TRAINING_JOB).execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+            job = build_definitions().resolve_job_def(TRAINING_JOB)
+            gc.freeze()  # the modules and definitions live until exit: the collector need not walk them again
+            result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
     except BaseException as exc:  # noqa: BLE001 - whatever happened, the summary says it (Ctrl-C included)
         crash = exc
     if paths is None:
@@ -215,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(format_summary(result, paths, time.perf_counter() - started, dagster_home or paths.root / ".dagster_home",
                          args.data_source, crash, repaired))
+    gc.freeze()  # nothing is collected at exit: the process ends (about 1 s of collection saved)
     if isinstance(crash, KeyboardInterrupt):
         return 130
     return 0 if result is not None and result.success else 1

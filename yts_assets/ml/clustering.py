@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from sklearn.cluster import DBSCAN, KMeans
+from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from .features import channel_id
@@ -40,6 +41,12 @@ class ClusteringConfig:
     dbscan_eps: float = 0.75
     dbscan_min_samples: int = 10
     random_seed: int = 42
+    # KMeans is fitted on at most kmeans_fit_rows rows (its centroids are stable long before) and assigns every
+    # row. DBSCAN's neighbour search grows quadratically on dense data, so it runs on at most dbscan_fit_rows rows;
+    # every other row joins the cluster of its nearest core point when that point is within eps, else it is
+    # noise. Up to dbscan_fit_rows rows (the real data has 995) this is plain DBSCAN.
+    kmeans_fit_rows: int = 20_000
+    dbscan_fit_rows: int = 5_000
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -68,8 +75,11 @@ def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple
     logs, growth_fill = cluster_matrix(processed)
     scaler = StandardScaler().fit(logs)
     scaled = scaler.transform(logs)
-    kmeans = KMeans(n_clusters=config.kmeans_clusters, n_init=10, random_state=config.random_seed).fit(scaled)
-    dbscan = DBSCAN(eps=config.dbscan_eps, min_samples=config.dbscan_min_samples).fit(scaled)
+    rng = np.random.default_rng(config.random_seed)
+    kmeans = KMeans(n_clusters=config.kmeans_clusters, n_init=10, random_state=config.random_seed).fit(
+        bounded_sample(scaled, config.kmeans_fit_rows, rng))
+    kmeans_labels = kmeans.predict(scaled) if len(scaled) > config.kmeans_fit_rows else kmeans.labels_
+    dbscan_labels, dbscan_fit_rows = sampled_dbscan(scaled, config, rng)
     archetypes = name_archetypes(kmeans.cluster_centers_)
 
     table = pd.DataFrame({
@@ -78,23 +88,47 @@ def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple
         "category": processed["category"],
         **{name: processed[column] for name, column in CLUSTER_INPUTS.items()},
         "growth_known": processed["growth_target"].notna(),
-        "kmeans_cluster": kmeans.labels_,
-        "archetype": [archetypes[label] for label in kmeans.labels_],
-        "dbscan_cluster": dbscan.labels_,
+        "kmeans_cluster": kmeans_labels,
+        "archetype": np.asarray(archetypes, dtype=object)[kmeans_labels],
+        "dbscan_cluster": dbscan_labels,
     })
     profiles = cluster_profiles(table, kmeans.cluster_centers_, archetypes)
-    dbscan_labels = set(dbscan.labels_.tolist())
+    found = set(np.unique(dbscan_labels).tolist())
     model = ClusteringModel(
         scaler=scaler,
         kmeans=kmeans,
         archetypes=archetypes,
         profiles=profiles,
-        dbscan_summary={"clusters": len(dbscan_labels - {-1}), "noise_points": int((dbscan.labels_ == -1).sum())},
+        dbscan_summary={"clusters": len(found - {-1}), "noise_points": int((dbscan_labels == -1).sum()),
+                        "fit_rows": dbscan_fit_rows, "assigned_by_nearest_core": len(scaled) - dbscan_fit_rows},
         growth_fill_log1p=growth_fill,
         growth_handling=GROWTH_HANDLING,
         config=config.as_dict(),
     )
     return model, table
+
+
+def bounded_sample(values: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
+    if len(values) <= max_rows:
+        return values
+    return values[np.sort(rng.choice(len(values), size=max_rows, replace=False))]
+
+
+def sampled_dbscan(scaled: np.ndarray, config: ClusteringConfig, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """DBSCAN labels for every row, and how many rows DBSCAN itself ran on (see ClusteringConfig.dbscan_fit_rows)."""
+    model = DBSCAN(eps=config.dbscan_eps, min_samples=config.dbscan_min_samples)
+    if len(scaled) <= config.dbscan_fit_rows:
+        return model.fit(scaled).labels_, len(scaled)
+    chosen = np.sort(rng.choice(len(scaled), size=config.dbscan_fit_rows, replace=False))
+    model.fit(scaled[chosen])
+    labels = np.full(len(scaled), -1, dtype=int)
+    cores = model.core_sample_indices_
+    if len(cores):
+        distance, nearest = NearestNeighbors(n_neighbors=1).fit(scaled[chosen][cores]).kneighbors(scaled)
+        within = distance[:, 0] <= config.dbscan_eps
+        labels[within] = model.labels_[cores][nearest[within, 0]]
+    labels[chosen] = model.labels_  # the fitted rows keep DBSCAN's own labels (border points included)
+    return labels, config.dbscan_fit_rows
 
 
 def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: list[str]) -> list[dict[str, object]]:

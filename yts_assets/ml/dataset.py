@@ -129,9 +129,12 @@ def process(raw: pd.DataFrame, reference_year: int = DEFAULT_REFERENCE_YEAR) -> 
         if column in text_columns:
             frame[column] = clean_text(frame[column])
             continue
-        before = frame[column].notna() & ~frame[column].astype(str).str.strip().isin(["nan", ""])
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        coerced_total += int((before & frame[column].isna()).sum())
+        values = frame[column]
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        if not pd.api.types.is_numeric_dtype(values):  # text that was not a number (blanks and 'nan' do not count)
+            given = values.notna() & ~values.astype(str).str.strip().isin(["nan", ""])
+            coerced_total += int((given & numbers.isna()).sum())
+        frame[column] = numbers
     steps.append(f"text trimmed, 'nan' text set to missing; numeric columns coerced ({coerced_total} unparseable values set to missing)")
 
     created = frame["created_year"]

@@ -3,13 +3,18 @@
 For each target and each outer fold k of the reported K-fold CV, a study searches on the
 training rows of fold k only (inner 3-fold CV); fold k of the reported metrics then uses
 those parameters. One more study per target searches all rows for the refit. Studies live in
-SQLite, keyed by target, fold and data hash, so a repeated search resumes.
+an Optuna storage (SQLite under artifacts/optuna/ by default, or any SQLAlchemy URL such as
+Postgres), keyed by target, fold and data hash, so a repeated search resumes and several
+processes or machines can add trials to the same studies at once.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +23,9 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from .features import TARGETS
+from .features import CONTRACT_SCHEMA, TARGETS
 from .models import FeatureEncoder
-from .training import TUNABLE, TrainingConfig, make_regressor, outer_folds, usable_rows, with_params
+from .training import TUNABLE, TargetData, TrainingConfig, make_regressor, outer_folds, with_params
 
 INNER_FOLDS = 3
 SEARCH_SPACE = {
@@ -31,6 +36,9 @@ SEARCH_SPACE = {
     "l2_regularization": {"low": 1e-3, "high": 10.0, "type": "float", "log": True},
 }
 assert set(SEARCH_SPACE) == set(TUNABLE)
+# How long an SQLite writer waits for another process's lock before "database is locked" (sqlite3's busy timeout).
+SQLITE_BUSY_TIMEOUT_SECONDS = 60.0
+STORAGE_ATTEMPTS = 3
 NOT_REQUESTED = {"searched": False, "reason": "no search requested: give hpo_study run config n_trials, or set "
                                              "YTS_OPTUNA_TRIALS; supervised_bundle keeps its default parameters"}
 
@@ -41,6 +49,47 @@ def import_optuna():  # noqa: ANN201 - the optuna module
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
+
+
+def default_storage_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for reports and logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_storage(url: str) -> Any:  # noqa: ANN401 - an optuna.storages.RDBStorage
+    """An Optuna RDB storage that several processes (or machines, on a database server) can share.
+
+    SQLite gets a busy timeout, so concurrent writers wait for each other's lock instead of failing, and its
+    folder is created; any other SQLAlchemy URL (postgresql://, mysql://) is used as it is."""
+    optuna = import_optuna()
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    parsed = make_url(url)
+    engine_kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except SQLAlchemyError:  # processes creating a new storage's tables at once: all but one fail, then find them
+            if attempt == STORAGE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def worker_name() -> str:
+    """Which process ran a trial: recorded on every trial as user attr `worker`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def suggest(trial: Any) -> dict[str, Any]:
@@ -63,29 +112,36 @@ def inner_cv_score(features: np.ndarray, target: np.ndarray, config: TrainingCon
 
 
 def search(processed: pd.DataFrame, config: TrainingConfig, *, n_trials: int, timeout_seconds: float,
-           storage_url: str, data_tag: str, log: Callable[[str], None]) -> dict[str, Any]:
-    """Run (or resume) every study; returns the tuned parameters and what the search saw."""
+           storage_url: str, data_tag: str, log: Callable[[str], None],
+           sampler_seed: int | None = None) -> dict[str, Any]:
+    """Run (or resume) every study; returns the tuned parameters and what the search saw.
+
+    Processes that search the same studies at once should each get their own `sampler_seed` (default: the
+    training seed), or they propose the same first parameters."""
     optuna = import_optuna()
+    storage = open_storage(storage_url)
+    worker = worker_name()
+    seed = config.random_seed if sampler_seed is None else sampler_seed
     encoder = FeatureEncoder.fit(processed)
     deadline = time.monotonic() + timeout_seconds
     studies_left = len(TARGETS) * (config.cv_folds + 1)
     results: dict[str, Any] = {}
     with threadpool_limits(limits=1):
         for target, column in TARGETS.items():
-            rows = processed[usable_rows(processed, column)]
-            features = encoder.encode(rows)
-            labels = np.log1p(rows[column].to_numpy(dtype=float))
-            scopes = [(f"fold{k}", train_index) for k, (train_index, _) in enumerate(outer_folds(len(rows), config))]
-            scopes.append(("refit", np.arange(len(rows))))
+            data = TargetData.of(encoder, processed, target).sample(config.cv_max_rows, config.random_seed)  # as the CV
+            features, labels = data.columns(CONTRACT_SCHEMA), data.log_target  # searched on the contract inputs
+            scopes = [(f"fold{k}", train_index) for k, (train_index, _) in enumerate(outer_folds(data.rows, config))]
+            scopes.append(("refit", np.arange(data.rows)))
             target_results: dict[str, Any] = {"folds": []}
             for scope, train_index in scopes:
                 study = optuna.create_study(
-                    study_name=f"yts-{target}-{scope}-{data_tag}", storage=storage_url, load_if_exists=True,
-                    direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.random_seed),
+                    study_name=f"yts-{target}-{scope}-{data_tag}", storage=storage, load_if_exists=True,
+                    direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                 )
                 X, y = features[train_index], labels[train_index]
 
                 def objective(trial: Any, X: np.ndarray = X, y: np.ndarray = y) -> float:
+                    trial.set_user_attr("worker", worker)
                     return inner_cv_score(X, y, with_params(config, suggest(trial)))
 
                 def progress(study: Any, trial: Any, target: str = target, scope: str = scope) -> None:
@@ -115,7 +171,7 @@ def search(processed: pd.DataFrame, config: TrainingConfig, *, n_trials: int, ti
         "inner_folds": INNER_FOLDS,
         "search_space": SEARCH_SPACE,
         "trials_per_study": n_trials,
-        "storage": storage_url,
+        "storage": redacted(storage_url),
         "targets": results,
     }
 

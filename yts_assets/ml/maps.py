@@ -126,9 +126,15 @@ class CategoryChannels:
     subscribers: list[float]
 
 
+MAX_INFLUENCE_CHANNELS = 2_000  # the influence map's markers (the real data has 995 channels)
+
+
 def influence_channels(frame: pd.DataFrame, colors: dict[str, str]) -> list[CategoryChannels]:
-    """Per category (most subscribers first, channels without a category last), the channels with coordinates."""
+    """Per category (most subscribers first, channels without a category last), the channels with coordinates:
+    at most MAX_INFLUENCE_CHANNELS, those with the most subscribers, so the page stays a page at any table size."""
     located = frame[frame["latitude"].notna() & frame["longitude"].notna() & frame["subscribers"].notna()]
+    if len(located) > MAX_INFLUENCE_CHANNELS:
+        located = located.nlargest(MAX_INFLUENCE_CHANNELS, "subscribers", keep="first").sort_index()
     category = located["category"].astype(object).where(located["category"].notna(), NO_CATEGORY)
     groups = []
     for name, group in located.groupby(category, sort=False):

@@ -3,6 +3,7 @@ conformal prediction intervals, and metrics on the segment of each target that m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -13,10 +14,10 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
 from sklearn.model_selection import KFold
-from threadpoolctl import threadpool_limits
 
 from .features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, SCHEMA_FEATURES, TARGETS
 from .models import FeatureEncoder, SupervisedModel
+from .parallel import run_all
 
 MIN_CV_FOLDS = 3  # fold k's interval is calibrated on fold k+1 by a model fitted on the others
 # The rows each target's honest metrics are computed on (labels > 0: percentage errors are defined there).
@@ -38,6 +39,11 @@ class TrainingConfig:
     l2_regularization: float = 1.0
     interval_coverage: float = 0.8
     tuning_noise_k: float = 2.0
+    # Past these sizes a seeded random sample is statistically enough (a CV R² or a coverage from 10,000 rows is
+    # within about 0.01 of the full table's), and training stays linear in rows: CV and permutation importance
+    # run on the sample, the final model on every row. The metrics say when they were sampled.
+    cv_max_rows: int = 10_000
+    importance_max_rows: int = 2_000
 
     def __post_init__(self) -> None:
         if self.cv_folds < MIN_CV_FOLDS:
@@ -64,6 +70,7 @@ class TargetResult:
     interval: dict[str, Any]
     zero_labels: dict[str, Any] | None = None
     tuning: dict[str, Any] | None = None
+    sampling: dict[str, Any] | None = None
     oof_log_predictions: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     log_actual: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
@@ -83,8 +90,19 @@ class TargetData:
         rows = processed[usable_rows(processed, column)]
         return cls(target, column, encoder.encode(rows), np.log1p(rows[column].to_numpy(dtype=float)))
 
+    @property
+    def rows(self) -> int:
+        return len(self.log_target)
+
     def columns(self, schema: str) -> np.ndarray:
         return self.features[:, :len(SCHEMA_FEATURES[schema])]
+
+    def sample(self, max_rows: int, seed: int) -> "TargetData":
+        """At most `max_rows` rows, drawn without replacement by `seed` (kept in table order); itself when smaller."""
+        if self.rows <= max_rows:
+            return self
+        chosen = np.sort(np.random.default_rng(seed).choice(self.rows, size=max_rows, replace=False))
+        return TargetData(self.target, self.column, self.features[chosen], self.log_target[chosen])
 
 
 TUNABLE = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
@@ -231,6 +249,14 @@ def cross_validate(data: TargetData, schema: str, config: TrainingConfig,
     )
 
 
+def sampling_note(rows: int, cv_rows: int, importance_rows: int) -> dict[str, Any]:
+    """How many rows the final model, the CV and the permutation importance used."""
+    return {"usable_rows": rows, "cv_rows": cv_rows, "importance_rows": min(rows, importance_rows),
+            "note": ("every usable row" if cv_rows == rows else
+                     f"CV, intervals' calibration and metrics on a seeded random sample of {cv_rows:,} of {rows:,} "
+                     f"usable rows (statistically enough); the final model on all {rows:,}")}
+
+
 def tuning_decision(tuned: TargetResult, defaults: TargetResult, noise_k: float) -> dict[str, Any]:
     """Tuned parameters earn their place only when their nested-CV log R² beats the defaults' on the same outer
     folds by more than `noise_k` standard errors of the paired per-fold differences."""
@@ -247,6 +273,38 @@ def tuning_decision(tuned: TargetResult, defaults: TargetResult, noise_k: float)
             "default_log_r2": round(defaults.model_metrics["log_r2"], 4), "reason": reason}
 
 
+@dataclass
+class FittedTarget:
+    """One schema's model of one target: its CV record, the final model, its interval and importances."""
+
+    result: TargetResult
+    model: HistGradientBoostingRegressor
+    half_width: float
+    refit_params: dict[str, Any]
+    importance: dict[str, dict[str, float]]
+
+
+def fit_target(data: TargetData, schema: str, config: TrainingConfig,
+               tuning: dict[str, Any] | None = None) -> FittedTarget:
+    """CV (defaults, and tuned parameters when given: the better on the same folds wins, see tuning_decision),
+    the final fit on every usable row, its conformal half-width from the out-of-fold residuals, importances."""
+    cv_data = data.sample(config.cv_max_rows, config.random_seed)
+    result = cross_validate(cv_data, schema, config)
+    refit_config = config
+    if tuning:
+        tuned_result = cross_validate(cv_data, schema, config, tuning["folds"])
+        decision = tuning_decision(tuned_result, result, config.tuning_noise_k)
+        if decision["adopted"]:
+            result, refit_config = tuned_result, with_params(config, tuning["refit"])
+        result.tuning = decision
+    model = make_regressor(refit_config).fit(data.columns(schema), data.log_target)
+    half_width = conformal_half_width(result.log_actual - result.oof_log_predictions, config.interval_coverage)
+    result.interval["half_width_log"] = half_width
+    result.sampling = sampling_note(data.rows, cv_data.rows, config.importance_max_rows)
+    return FittedTarget(result, model, half_width, {k: getattr(refit_config, k) for k in TUNABLE},
+                        permutation_importances(model, data, schema, config))
+
+
 def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
                      tuned: dict[str, Any] | None = None) -> tuple[SupervisedModel, dict[str, dict[str, TargetResult]]]:
     """Per input schema and target: CV, then a refit on all usable rows, with a conformal interval calibrated on
@@ -257,33 +315,19 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
     """
     encoder = FeatureEncoder.fit(processed)
     schemas = available_schemas(processed)
+    data = {target: TargetData.of(encoder, processed, target) for target in TARGETS}
+    jobs = [(schema, target) for schema in schemas for target in TARGETS]
+    fitted = run_all([functools.partial(fit_target, data[target], schema, config, (tuned or {}).get(target))
+                      for schema, target in jobs])
     results: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     models: dict[str, dict[str, HistGradientBoostingRegressor]] = {schema: {} for schema in schemas}
     intervals: dict[str, dict[str, float]] = {schema: {} for schema in schemas}
     refit: dict[str, dict[str, dict[str, Any]]] = {schema: {} for schema in schemas}
     importance: dict[str, dict[str, Any]] = {schema: {} for schema in schemas}
-    # On ~1,000 rows, OpenMP thread start-up costs more than it saves (and spins badly on a busy machine).
-    with threadpool_limits(limits=1):
-        for target in TARGETS:
-            data = TargetData.of(encoder, processed, target)
-            target_tuning = (tuned or {}).get(target)
-            for schema in schemas:
-                result = cross_validate(data, schema, config)
-                refit_config = config
-                if target_tuning:
-                    tuned_result = cross_validate(data, schema, config, target_tuning["folds"])
-                    decision = tuning_decision(tuned_result, result, config.tuning_noise_k)
-                    if decision["adopted"]:
-                        result, refit_config = tuned_result, with_params(config, target_tuning["refit"])
-                    result.tuning = decision
-                results[schema][target] = result
-                refit[schema][target] = {k: getattr(refit_config, k) for k in TUNABLE}
-                model = make_regressor(refit_config).fit(data.columns(schema), data.log_target)
-                models[schema][target] = model
-                intervals[schema][target] = conformal_half_width(result.log_actual - result.oof_log_predictions,
-                                                                 config.interval_coverage)
-                result.interval["half_width_log"] = intervals[schema][target]
-                importance[schema][target] = permutation_importances(model, data, schema, config)
+    for (schema, target), one in zip(jobs, fitted):
+        results[schema][target], models[schema][target] = one.result, one.model
+        intervals[schema][target], refit[schema][target] = one.half_width, one.refit_params
+        importance[schema][target] = one.importance
     adopted = [f"{s}/{t}" for s, by_target in results.items() for t, r in by_target.items()
                if r.tuning and r.tuning["adopted"]]
     model = SupervisedModel(
@@ -314,18 +358,24 @@ def score_configuration(processed: pd.DataFrame, config: TrainingConfig, trainin
     on `config`'s outer folds of `processed`: how a champion is compared with a candidate on the same folds."""
     encoder = FeatureEncoder.fit(processed)
     base = with_params(config, training_config)
-    with threadpool_limits(limits=1):
-        data = {target: TargetData.of(encoder, processed, target) for target in TARGETS}
-        return {schema: {target: cross_validate(data[target], schema,
-                                                with_params(base, refit_by_schema.get(schema, {}).get(target)))
-                         for target in TARGETS}
-                for schema in schemas}
+    data = {target: TargetData.of(encoder, processed, target).sample(config.cv_max_rows, config.random_seed)
+            for target in TARGETS}
+    jobs = [(schema, target) for schema in schemas for target in TARGETS]
+    scored = run_all([functools.partial(cross_validate, data[target], schema,
+                                        with_params(base, refit_by_schema.get(schema, {}).get(target)))
+                      for schema, target in jobs])
+    by_schema: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
+    for (schema, target), result in zip(jobs, scored):
+        by_schema[schema][target] = result
+    return by_schema
 
 
 def permutation_importances(model: HistGradientBoostingRegressor, data: TargetData, schema: str,
                             config: TrainingConfig) -> dict[str, dict[str, float]]:
-    """Drop in log-space R² when one input is shuffled, on the training rows, per input of the schema."""
-    result = permutation_importance(model, data.columns(schema), data.log_target, n_repeats=5,
+    """Drop in log-space R² when one input is shuffled, on the training rows (at most config.importance_max_rows of
+    them, sampled), per input of the schema."""
+    rows = data.sample(config.importance_max_rows, config.random_seed)
+    result = permutation_importance(model, rows.columns(schema), rows.log_target, n_repeats=5,
                                     random_state=config.random_seed, n_jobs=1)
     return {name: {"importance": round(float(mean), 5), "std": round(float(std), 5)}
             for name, mean, std in zip(INPUT_SCHEMAS[schema], result.importances_mean, result.importances_std)}
@@ -348,4 +398,6 @@ def summarize_result(result: TargetResult) -> dict[str, object]:
         summary["zero_labels"] = result.zero_labels
     if result.tuning:
         summary["tuning"] = result.tuning
+    if result.sampling:
+        summary["sampling"] = result.sampling
     return summary

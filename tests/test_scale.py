@@ -1,0 +1,93 @@
+"""Training stays linear in rows: sampled CV and importance, sampled clustering, and the fork pool behind them."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from sklearn.cluster import DBSCAN
+from threadpoolctl import threadpool_info
+
+from yts_assets.ml.clustering import ClusteringConfig, cluster_matrix, sampled_dbscan, train_clustering
+from yts_assets.ml.dataset import process
+from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.parallel import run_all
+from yts_assets.ml.training import TrainingConfig, train_supervised
+
+
+@pytest.fixture(scope="module")
+def processed():
+    return process(generate_demo_frame()).frame
+
+
+def scaled_inputs(processed):
+    from sklearn.preprocessing import StandardScaler
+
+    logs, _ = cluster_matrix(processed)
+    return StandardScaler().fit_transform(logs)
+
+
+def test_dbscan_is_plain_dbscan_up_to_its_fit_rows(processed):
+    scaled = scaled_inputs(processed)
+    config = ClusteringConfig()
+    labels, fitted = sampled_dbscan(scaled, config, np.random.default_rng(0))
+    expected = DBSCAN(eps=config.dbscan_eps, min_samples=config.dbscan_min_samples).fit(scaled).labels_
+    assert fitted == len(scaled) and (labels == expected).all()
+
+
+def test_rows_beyond_the_dbscan_sample_join_their_nearest_core_point(processed):
+    scaled = scaled_inputs(processed)
+    config = ClusteringConfig(dbscan_fit_rows=400, dbscan_min_samples=5)
+    labels, fitted = sampled_dbscan(scaled, config, np.random.default_rng(3))
+    chosen = np.sort(np.random.default_rng(3).choice(len(scaled), size=400, replace=False))
+    model = DBSCAN(eps=config.dbscan_eps, min_samples=config.dbscan_min_samples).fit(scaled[chosen])
+    assert fitted == 400 and (labels[chosen] == model.labels_).all()
+    cores = scaled[chosen][model.core_sample_indices_]
+    core_labels = model.labels_[model.core_sample_indices_]
+    others = np.setdiff1d(np.arange(len(scaled)), chosen)
+    for row in others[:200]:  # brute force: the nearest core point decides, within eps
+        distances = np.linalg.norm(cores - scaled[row], axis=1)
+        nearest = int(np.argmin(distances))
+        assert labels[row] == (core_labels[nearest] if distances[nearest] <= config.dbscan_eps else -1), row
+
+
+def test_kmeans_fitted_on_a_sample_still_labels_every_row(processed):
+    model, table = train_clustering(processed, ClusteringConfig(kmeans_fit_rows=300, dbscan_fit_rows=300))
+    assert len(table) == len(processed) and set(table["kmeans_cluster"]) == set(range(4))
+    assert sum(p["size"] for p in model.profiles) == len(processed)
+    assert model.dbscan_summary["fit_rows"] == 300 and model.dbscan_summary["assigned_by_nearest_core"] == 695
+
+
+def test_cv_and_importance_run_on_a_sample_and_say_so(processed):
+    model, results = train_supervised(processed, TrainingConfig(max_iter=5, cv_max_rows=300, importance_max_rows=200))
+    result = results["contract"]["earnings"]
+    assert result.rows == 300 and result.sampling["usable_rows"] == len(processed)
+    assert result.sampling["importance_rows"] == 200 and "sample of 300 of 995" in result.sampling["note"]
+    assert model.metrics["contract"]["earnings"]["sampling"] == result.sampling
+    full = train_supervised(processed, TrainingConfig(max_iter=5))[1]["contract"]["earnings"]
+    assert full.rows == len(processed) and full.sampling["note"] == "every usable row"
+
+
+def _square(value: int) -> int:
+    return value * value
+
+
+def _openmp_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
+
+
+def _fail() -> None:
+    raise ValueError("task failed on purpose")
+
+
+def test_run_all_keeps_order_limits_native_threads_and_raises():
+    assert run_all([lambda v=v: _square(v) for v in range(7)]) == [v * v for v in range(7)]
+    assert all(threads == [1] * len(threads) for threads in run_all([_openmp_threads, _openmp_threads]))
+    with pytest.raises(ValueError, match="task failed on purpose"):
+        run_all([_fail, lambda: 1])
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: tasks run in this process")
+def test_run_all_uses_other_processes():
+    assert os.getpid() not in run_all([os.getpid, os.getpid])
