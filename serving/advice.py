@@ -39,7 +39,10 @@ def recommend(run: LoadedRun, item: PredictRequest, prediction: dict[str, float]
         advice.append("Predicted earnings are below the archetype median: diversify monetization "
                       "(memberships, sponsorships).")
     if unseen:
-        advice.append("Category or country is not in the training data: treat these predictions as rough.")
+        names = [name.replace("_", " ") for name in unseen]
+        named = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        advice.append(f"The {named} {'is' if len(unseen) == 1 else 'are'} not in the training data: treat these "
+                      "predictions as rough.")
     if record["severity"] != "low":
         advice.append(f"The input is unusual for the training data ({', '.join(record['flags'])}): "
                       "predictions are less reliable.")

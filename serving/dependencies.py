@@ -9,10 +9,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
-from .schemas import PredictRequest
-
-INPUT_FIELDS = frozenset(PredictRequest.model_fields)  # never the unknown fields a client sent
+from .schemas import EXTENDED_FIELDS, PredictRequest
 from .store import LoadedRun
+
+# What `ChannelInput.inputs()` returns, dumped by pydantic: no call into another project file on the hot path.
+INPUT_FIELDS = frozenset(PredictRequest.model_fields) - frozenset(EXTENDED_FIELDS)
 
 
 async def serving_run(request: Request) -> LoadedRun:  # async: no threadpool hop on the hot path
@@ -27,7 +28,8 @@ ServingRun = Annotated[LoadedRun, Depends(serving_run)]
 
 
 def record_inputs(request: Request, run: LoadedRun, items: list[PredictRequest]) -> None:
-    """Into the traffic-drift window, and into payload capture when it is on."""
+    """Into the traffic-drift window, and into payload capture when it is on: the four contract inputs only
+    (never the extended inputs, nor the unknown fields a client sent)."""
     inputs = [item.model_dump(include=INPUT_FIELDS) for item in items]
     state = request.app.state
     state.traffic.add(inputs)

@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from yts_assets.ml.drift import drift_report
+from yts_assets.ml.features import INPUT_SCHEMAS
 
 if TYPE_CHECKING:
     from .store import ModelStore
@@ -63,10 +64,22 @@ class ServiceMetrics:
         self.predicted = {target: predicted.labels(target) for target in TARGET_OUTPUTS}
         unknown = Counter("yts_unknown_inputs_total", "Inputs outside the training vocabulary, by input",
                           ["input"], registry=self.registry)
-        self.unknown = {name: unknown.labels(name) for name in ("category", "country")}
+        self.unknown = {name: unknown.labels(name) for name in ("category", "country", "channel_type")}
+        by_schema = Counter("yts_predictions_by_schema_total", "Rows predicted, by the input schema whose models "
+                            "served them (simulated sweeps included, like yts_predictions_total)", ["input_schema"],
+                            registry=self.registry)
+        self.by_schema = {schema: by_schema.labels(schema) for schema in INPUT_SCHEMAS}
 
     def observe(self, endpoint: str, rows: list[dict[str, Any]], unseen: list[list[str]] | None = None) -> None:
+        """Rows of a response (each with its `input_schema`) and the unseen inputs of each."""
         self.predictions.labels(endpoint).inc(len(rows))
+        if len(rows) == 1:
+            self.by_schema[rows[0]["input_schema"]].inc()
+        else:
+            schemas = [row["input_schema"] for row in rows]
+            for schema, counter in self.by_schema.items():
+                if found := schemas.count(schema):
+                    counter.inc(found)
         for target, output in TARGET_OUTPUTS.items():
             histogram = self.predicted[target]
             for row in rows:

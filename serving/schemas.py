@@ -12,14 +12,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from yts_assets.core.payloads import MAX_UPLOADS, ChannelInput
+from yts_assets.ml.features import EXTENDED_INPUTS
 
 MAX_BATCH = 500
 MAX_SIMULATION_POINTS = 200
 MAX_RANGE_POINTS = 10_000
 MAX_NAMED_UNKNOWN = 10
 MAX_SHOWN_NAME = 60
+EXTENDED_FIELDS: tuple[str, ...] = tuple(EXTENDED_INPUTS)  # channel_type, video_views, video_views_last_30_days
 Severity = Literal["low", "medium", "high"]
 Target = Literal["subscribers", "earnings", "growth"]
+InputSchema = Literal["contract", "extended"]
+INPUT_SCHEMA_DOC = ("the model set that served the row: `extended` when channel_type, video_views and "
+                    "video_views_last_30_days were all given and the run has extended models, else `contract` "
+                    "(uploads, category, country, age only)")
+INTERVALS_DOC = ("prediction intervals in raw units at `coverage`; null when the run was trained without them "
+                 "(runs before intervals)")
 
 
 def unknown_field_warnings(model: BaseModel, where: str = "") -> list[str]:
@@ -35,7 +43,8 @@ def unknown_field_warnings(model: BaseModel, where: str = "") -> list[str]:
 
 
 class PredictRequest(ChannelInput):
-    """{uploads, category, country, age}. Blank strings and unpaired surrogates are refused (pydantic:
+    """{uploads, category, country, age}, and optionally {channel_type, video_views, video_views_last_30_days}
+    (all three: the extended models serve the row). Blank strings and unpaired surrogates are refused (pydantic:
     `string_unicode`); unknown fields are ignored and named in `warnings`."""
 
 
@@ -49,8 +58,26 @@ class Prediction(BaseModel):
     predicted_growth: float
 
 
+class Interval(BaseModel):
+    lower: float = Field(description="lower bound, raw units (never below 0)")
+    upper: float = Field(description="upper bound, raw units")
+
+
+class Intervals(BaseModel):
+    """Split-conformal prediction intervals of the three outputs, in raw units."""
+
+    coverage: float = Field(description="nominal coverage: the share of channels like the training ones whose true "
+                                        "value the interval holds (e.g. 0.8)")
+    predicted_subscribers: Interval
+    predicted_earnings: Interval
+    predicted_growth: Interval
+
+
 class PredictionRecord(Prediction):
-    warnings: list[str] = Field(default_factory=list, description="unknown fields, and inputs the model has not seen")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "unknown fields, inputs the model has not seen, and extended inputs that could not be used"))
+    input_schema: InputSchema = Field(description=INPUT_SCHEMA_DOC)
+    intervals: Intervals | None = Field(description=INTERVALS_DOC)
 
 
 class PredictResponse(PredictionRecord):
@@ -67,6 +94,7 @@ class BatchSummary(BaseModel):
     avg_predicted_earnings: float
     avg_predicted_growth: float
     with_warnings: int = Field(description="records whose `warnings` is not empty")
+    by_input_schema: dict[InputSchema, int] = Field(description="records per `input_schema` (contract, extended)")
 
 
 class BatchResponse(BaseModel):
@@ -91,6 +119,12 @@ class SimulateRequest(LenientRequest):
     uploads_max: int | None = Field(default=None, ge=0, le=MAX_UPLOADS, description="at least uploads_min")
     points: int = Field(default=20, ge=2, le=MAX_SIMULATION_POINTS)
     scale: Literal["linear", "log"] = "linear"
+    channel_type: str | None = Field(default=None, min_length=1, max_length=100,
+                                     description="optional, extended schema; held fixed across the sweep")
+    video_views: int | None = Field(default=None, ge=0, le=10**13,
+                                    description="optional, extended schema; held fixed across the sweep")
+    video_views_last_30_days: int | None = Field(default=None, ge=0, le=10**12,
+                                                 description="optional, extended schema; held fixed across the sweep")
 
     @property
     def original_form(self) -> bool:
@@ -133,12 +167,14 @@ class SimulateRequest(LenientRequest):
         """The request as understood, in the form it was sent."""
         names = (("start_uploads", "end_uploads", "step") if self.original_form
                  else ("uploads_min", "uploads_max", "points", "scale"))
+        extended = {name: value for name in EXTENDED_FIELDS if (value := getattr(self, name)) is not None}
         return {"category": self.category, "country": self.country, "age": self.age,
-                **{name: getattr(self, name) for name in names}}
+                **{name: getattr(self, name) for name in names}, **extended}
 
 
 class SimulatedPoint(Prediction):
     uploads: int
+    intervals: Intervals | None = Field(description=INTERVALS_DOC)
 
 
 class SimulateResponse(BaseModel):
@@ -148,6 +184,11 @@ class SimulateResponse(BaseModel):
     best_uploads_by_growth: int
     best_uploads_by_earnings: int
     warnings: list[str] = Field(default_factory=list)
+    input_schema: InputSchema = Field(description=INPUT_SCHEMA_DOC + "; one schema for the whole sweep")
+    intervals: Intervals | None = Field(description=(
+        "the envelope of the points' intervals: per output, the lowest lower bound and the highest upper bound over "
+        "the sweep (each point's own interval is in `points[].intervals`); null when the run was trained without "
+        "intervals"))
 
 
 class ClusterAssignment(BaseModel):
@@ -176,6 +217,7 @@ class FeatureImportanceResponse(BaseModel):
     target: Target
     method: str
     records: list[ImportanceRecord]
+    input_schema: InputSchema = Field(description="the model set whose importance this is")
 
 
 class ClusterRecord(BaseModel):

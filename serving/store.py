@@ -32,6 +32,14 @@ class RunInsights:
 
 
 @dataclass(frozen=True)
+class ModelCard:
+    """A run's model card (markdown), from its verified bytes, and the sha256 its manifest records."""
+
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class LoadedRun:
     """Everything one published run serves with. Immutable: a request keeps the run it started with."""
 
@@ -42,6 +50,7 @@ class LoadedRun:
     baseline: dict[str, Any]
     loaded_at: str
     insights: RunInsights | None = None  # None: the run was published before analytics and maps were assets
+    model_card: ModelCard | None = None  # None: the run was published before model cards
 
 
 @dataclass
@@ -78,7 +87,16 @@ def load_published_run(paths: ProjectPaths, run_id: str) -> LoadedRun:
         baseline=json.loads(checked("training_baseline")),
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         insights=load_insights(folder, manifest),
+        model_card=load_model_card(folder, manifest),
     )
+
+
+def load_model_card(folder: Path, manifest: dict[str, Any]) -> ModelCard | None:
+    """The run's model card, read once from the bytes its manifest hashes; None for a run published without one."""
+    entry = manifest["artifacts"].get("model_card")
+    if entry is None:
+        return None
+    return ModelCard(text=read_verified(folder, entry).decode("utf-8"), sha256=entry["sha256"])
 
 
 def load_insights(folder: Path, manifest: dict[str, Any]) -> RunInsights | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dagster import (
+    AssetKey,
     DagsterInstance,
     DagsterInvalidDefinitionError,
     SensorResult,
@@ -80,6 +81,10 @@ def new_snapshot(paths: ProjectPaths, real_csv: Path, name: str = "snapshot-2024
     paths.inbox_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(paths.inbox_dir / name, index=False, encoding="latin-1")
     return paths.inbox_dir / name
+
+
+def mtime_day(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).date().isoformat()
 
 
 def requests_by_job(result: SensorResult) -> dict[str, list]:
@@ -199,13 +204,75 @@ def test_a_rejected_run_never_changes_what_drift_is_measured_against(trained, in
     assert rejected_mean > serving_mean + 1  # log1p(x3): the rejected run's own baseline moved
     assert json.loads(trained.training_baseline.read_text())["numeric"]["uploads"]["mean"] == serving_mean  # canonical did not
 
-    write_batch(trained, "healthy.jsonl", healthy)
+    written = write_batch(trained, "healthy.jsonl", healthy)
     [drift] = evaluate().run_requests
     assert drift.job_name == "drift_job"  # healthy traffic against the serving run: no retrain
-    result = build_definitions().resolve_job_def("drift_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert drift.partition_key == mtime_day(written)  # an undated name: the UTC day of its mtime
+    result = build_definitions().resolve_job_def("drift_job").execute_in_process(
+        instance=instance, raise_on_error=False, partition_key=drift.partition_key)
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.passed, evaluation.description
     assert evaluation.metadata["baseline_run_id"].value == registry["active_run_id"]
+
+
+def capture_name(day: str, hour: int = 12) -> str:
+    """As the API's payload capture names a closed batch (serving/observability.py)."""
+    return f"capture-{day.replace('-', '')}T{hour:02d}0000000000Z-77.jsonl"
+
+
+def test_new_batches_request_the_partition_of_their_day(project: ProjectPaths):
+    record = [{"uploads": 10, "category": "Music", "country": "India", "age": 2}]
+    for day, hour in (("2025-03-01", 9), ("2025-03-01", 10), ("2025-03-02", 9)):
+        write_batch(project, capture_name(day, hour), record)
+    first = evaluate()
+    drift = requests_by_job(first)["drift_job"]
+    assert {r.partition_key: r.tags["yts/batches"] for r in drift} == {"2025-03-01": "2", "2025-03-02": "1"}
+    assert drift[1].tags["yts/batch"] == capture_name("2025-03-02", 9) and len({r.run_key for r in drift}) == 2
+    assert not evaluate(first.cursor).run_requests  # nothing new: no partition is read again
+
+    write_batch(project, capture_name("2025-03-01", 15), record)  # a late batch: only its day again
+    third = evaluate(first.cursor)
+    [again] = third.run_requests
+    assert (again.partition_key, again.tags["yts/batch"]) == ("2025-03-01", capture_name("2025-03-01", 15))
+    assert again.run_key not in {r.run_key for r in drift}
+    write_batch(project, capture_name("2025-03-01", 16), record)  # the same content under another name: read too
+    [copy] = evaluate(third.cursor).run_requests
+    assert copy.tags["yts/batch_sha256"] == again.tags["yts/batch_sha256"] and copy.run_key != again.run_key
+
+    write_batch(project, capture_name("2099-01-01"), record)  # a clock ahead: read once its day has come
+    write_batch(project, capture_name("2023-06-01"), record)  # before the first partition: measured, no run
+    later = evaluate(first.cursor)
+    assert [(r.partition_key, r.tags["yts/batches"]) for r in later.run_requests] == [("2025-03-01", "2")]
+    seen = json.loads(later.cursor)["seen"]
+    assert capture_name("2023-06-01") in seen and capture_name("2099-01-01") not in seen
+    assert "after the last day partition" in evaluate(later.cursor).skip_reason.skip_message
+
+
+def test_each_requested_day_is_materialized_and_judged_on_its_own(trained, instance):
+    healthy = sample_records(trained)
+    write_batch(trained, capture_name("2025-03-01"), healthy)
+    write_batch(trained, capture_name("2025-03-02"), [{**r, "uploads": r["uploads"] * 100} for r in healthy])
+    requests = requests_by_job(evaluate(instance=instance))
+    assert "training_job" not in requests  # the same data: retraining required, as without partitions
+    job = build_definitions().resolve_job_def("drift_job")
+    verdicts = {}
+    for request in requests["drift_job"]:
+        result = job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags,
+                                        raise_on_error=False)
+        assert result.success
+        [materialization] = result.asset_materializations_for_node("production_payloads")
+        assert materialization.partition == request.partition_key
+        metadata = materialization.metadata  # uploads x 100 is over ChannelInput's bound for some: rejected
+        assert metadata["dagster/row_count"].value + metadata["rejected_lines"].value == 300
+        assert metadata["batches"].value == 1
+        [evaluation] = result.get_asset_check_evaluations()
+        assert evaluation.partition == request.partition_key
+        verdicts[request.partition_key] = (evaluation.passed, evaluation.severity.value, evaluation.description)
+    assert verdicts["2025-03-01"][0] is True
+    assert verdicts["2025-03-02"][:2] == (False, "ERROR")
+    assert f"drift risk in {capture_name('2025-03-02')}" in verdicts["2025-03-02"][2]
+    materialized = instance.get_materialized_partitions(AssetKey("production_payloads"))
+    assert {"2025-03-01", "2025-03-02"} <= materialized
 
 
 def test_sensor_without_a_baseline_says_why(project: ProjectPaths):

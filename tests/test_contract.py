@@ -201,3 +201,19 @@ def test_the_original_dashboard_and_alert_selectors_match(api):
     paths = {s.labels["path"] for s in samples if s.name == "http_requests_total"}
     assert "unmatched" in paths and not any("no/such" in p for p in paths)
     assert paths <= {route for route in (e.split(" ", 1)[1] for e in CALLS)} | {"unmatched", "/openapi.json"}
+
+
+def test_extended_inputs_keep_the_original_shape(api):
+    """yts's optional inputs (issue 15) sit beside the original's: the answer still has the original's fields and
+    types, and the new inputs are known fields, never named as unknown."""
+    extended = {**ITEM, "channel_type": "Music", "video_views": 5_000_000_000, "video_views_last_30_days": 50_000_000}
+    for endpoint, body in (("POST /predict", extended), ("POST /predict/recommendation", extended),
+                           ("POST /predict/batch", {"items": [ITEM, extended]}),
+                           ("POST /predict/simulate", {**SIMULATION, **{k: extended[k] for k in extended
+                                                                        if k not in ITEM}})):
+        status, _, data = api.request("POST", CALLS[endpoint][0], body)
+        assert status == 200, (endpoint, data[:500])
+        contract.ENDPOINTS[endpoint].model_validate_json(data)
+        answer = json.loads(data)
+        warnings = [w for r in answer.get("records", [answer]) for w in r["warnings"]] + answer.get("warnings", [])
+        assert not [w for w in warnings if "unknown field" in w], (endpoint, warnings)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import pandas as pd
 import pytest
 
 from yts_assets.ml.dataset import load_raw, process
-from yts_assets.ml.drift import drift_report
+from yts_assets.ml.drift import DriftAccumulator, drift_report, drift_summary
 from yts_assets.ml.policy import DriftThresholds
 from yts_assets.ml.reports import training_baseline
 
@@ -73,3 +74,34 @@ def test_empty_batch_and_small_batch(baseline, sample):
     assert drift_report([], baseline)["summary"]["total"] == 0
     small = drift_report(sample[:20], baseline)["summary"]
     assert small["psi_used_for_risk"] is False and small["is_drift_risk"] is False
+
+
+def test_the_summary_from_chunks_and_merges_is_drift_reports_exactly(baseline, sample):
+    hostile = [{"uploads": None, "age": "old", "category": " MUSIC ", "country": ""},
+               {"uploads": -5, "age": 1e9, "category": ["x"], "country": None}, {"uploads": "12", "age": True}]
+    shifted = [{**r, "uploads": r["uploads"] * 100, "country": "Atlantis"} for r in sample[:150]]
+    records = sample + hostile + shifted
+    expected = drift_report(records, baseline)["summary"]
+    chunked = DriftAccumulator(baseline, chunk_records=7)
+    for record in records:
+        chunked.push(record)
+    halves = DriftAccumulator(baseline)
+    halves.add(records[:301])
+    rest = DriftAccumulator(baseline)
+    rest.add(records[301:])
+    halves.merge(rest)
+    assert chunked.summary() == halves.summary() == drift_summary(records, baseline) == expected
+    assert expected["total"] == len(records) and expected["is_drift_risk"]
+
+
+def test_a_summary_of_many_records_keeps_no_record(baseline, sample):
+    accumulator = DriftAccumulator(baseline, chunk_records=1_000)
+    tracemalloc.start()
+    try:
+        for i in range(200):  # 100,000 new values: kept, even without their records, they would take about 6 MiB
+            accumulator.add([{**r, "uploads": r["uploads"] + i + 0.5} for r in sample])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert accumulator.summary()["total"] == 100_000
+    assert peak < 1 << 20, f"{peak / (1 << 20):.1f} MiB traced"  # one chunk of 1,000 and one input list of 500

@@ -15,9 +15,11 @@ from dagster import AssetKey, AssetSelection
 from tests.conftest import another_training, run_graph, tree_hashes
 from yts_assets.core.files import sha256_file
 from yts_assets.core.paths import ProjectPaths
+from yts_assets.core.payloads import batch_day
 from yts_assets.core.registry import RegistryError, find_run, load_registry, promote, read_audit, verify_published_run
 from yts_assets.definitions import build_definitions
 from yts_assets.ml.demo import generate_demo_frame
+from yts_assets.ml.incoming import partition_outputs
 from yts_assets.ml.policy import QualityLimits
 from yts_assets.resources import GatePolicyResource
 
@@ -187,17 +189,19 @@ def write_batch(folder: Path, name: str, records: list[dict], extra_lines: list[
     return path
 
 
-def drift_run(instance):
-    return build_definitions().resolve_job_def("drift_job").execute_in_process(instance=instance, raise_on_error=False)
+def drift_run(instance, day: str):
+    return build_definitions().resolve_job_def("drift_job").execute_in_process(instance=instance, raise_on_error=False,
+                                                                               partition_key=day)
 
 
 def test_payload_drift_check_and_rejected_lines(project: ProjectPaths, instance, use_real_data):
     assert run_graph(instance).success
     real = pd.read_csv(project.processed_csv)[["uploads", "age", "category", "country"]].dropna()
     sample = json.loads(real.sample(300, random_state=3).to_json(orient="records"))
-    write_batch(project.incoming_dir, "batch-001.jsonl", sample,
-                extra_lines=['{"uploads": 5', '{"uploads": 10, "category": "  ", "country": "India", "age": 3}'])
-    result = drift_run(instance)
+    first = write_batch(project.incoming_dir, "batch-001.jsonl", sample,
+                        extra_lines=['{"uploads": 5', '{"uploads": 10, "category": "  ", "country": "India", "age": 3}'])
+    day = batch_day(first)  # an undated name: the UTC day of its mtime, the partition it belongs to
+    result = drift_run(instance, day)
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.passed, evaluation.description
@@ -207,12 +211,13 @@ def test_payload_drift_check_and_rejected_lines(project: ProjectPaths, instance,
     metadata = result.asset_materializations_for_node("production_payloads")[0].metadata
     assert metadata["dagster/row_count"].value == 300 and metadata["rejected_lines"].value == 2
 
-    write_batch(project.incoming_dir, "batch-002.jsonl", [{**r, "uploads": r["uploads"] * 100} for r in sample])
-    drifted = drift_run(instance)
+    second = write_batch(project.incoming_dir, "batch-002.jsonl", [{**r, "uploads": r["uploads"] * 100} for r in sample])
+    os.utime(second, (first.stat().st_atime, first.stat().st_mtime))  # the same day, even at midnight
+    drifted = drift_run(instance, day)
     [evaluation] = drifted.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity.value == "ERROR"
     assert "drift risk in batch-002.jsonl" in evaluation.description
-    report = json.loads(project.drift_report.read_text())
+    report = json.loads(partition_outputs(project, day)[1].read_text())
     assert report["batches"]["batch-001.jsonl"]["is_drift_risk"] is False
     assert report["batches"]["batch-002.jsonl"]["drifted_features"] == ["uploads"]
 

@@ -79,6 +79,14 @@ SIMULATE = {"category": "Music", "country": "India", "age": 9, "uploads_min": 10
     ("/predict", raw(uploads='{"a": NaN}'), "uploads"),
     ("/predict", raw(uploads="[" * 500 + "]" * 500), "uploads"),  # parses, but must not be echoed back
     ("/predict/recommendation", raw(uploads="Infinity"), "uploads"),
+    ("/predict", raw(video_views="NaN"), "video_views"),  # the optional extended inputs (issue 15)
+    ("/predict", raw(video_views="1e400"), "video_views"),
+    ("/predict", raw(video_views_last_30_days="-Infinity"), "video_views_last_30_days"),
+    ("/predict", raw(video_views="9" * 30), "video_views"),
+    ("/predict", raw(channel_type='"\\ud800"'), "channel_type"),
+    ("/predict/recommendation", raw(channel_type="[" * 500 + "]" * 500), "channel_type"),
+    ("/predict/simulate", raw(SIMULATE, video_views_last_30_days="Infinity"), "video_views_last_30_days"),
+    ("/predict/simulate", raw(SIMULATE, channel_type='"\\udc00"'), "channel_type"),
     ("/predict/batch", raw({"items": [ITEM]}, items=f"[{raw(uploads='NaN')}]"), "uploads"),
     ("/predict/simulate", raw(SIMULATE, uploads_max="Infinity"), "uploads_max"),
     ("/predict/simulate", raw(SIMULATE, age="NaN"), "age"),

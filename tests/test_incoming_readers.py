@@ -73,21 +73,30 @@ def test_size_limits_per_file_and_per_line(tmp_path: Path):
 
 
 BIG_BATCH_SCRIPT = """
-import re, sys
+import json, re, sys
 from pathlib import Path
-from yts_assets.core.payloads import ReadLimits, collect_payloads
-incoming = Path(sys.argv[1])
-collected = collect_payloads(incoming, incoming.parent / "payloads.csv", ReadLimits(1 << 30, 1 << 16))
-[scan] = collected.scans
+from yts_assets.core.paths import ProjectPaths
+from yts_assets.core.payloads import ReadLimits, batch_day
+from yts_assets.ml.dataset import load_raw, process
+from yts_assets.ml.demo import demo_csv_bytes
+from yts_assets.ml.incoming import measure_day
+from yts_assets.ml.policy import DriftThresholds
+from yts_assets.ml.reports import training_baseline
+root = Path(sys.argv[1])
+baseline = json.loads(json.dumps(training_baseline(process(load_raw(Path("demo"), demo_csv_bytes()).frame).frame)))
+paths = ProjectPaths(root=root, artifact_dir=root / "artifacts")
+day = batch_day(paths.incoming_dir / "big.jsonl")
+measured = measure_day(paths, day, baseline, "run", DriftThresholds(), ReadLimits(1 << 30, 1 << 16))
+[scan] = measured.collected.scans
 peak = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)  # this process, not the forked parent
-print(scan.accepted, scan.rejected, len(scan.sample), peak)
+print(scan.accepted, scan.rejected, measured.report["day"]["total"], len(scan.preview), peak)
 """
 
 
 @pytest.mark.slow
-def test_a_200_mb_batch_is_read_in_bounded_memory(tmp_path: Path):
-    incoming = tmp_path / "incoming"
-    incoming.mkdir()
+def test_a_200_mb_batch_is_read_and_measured_in_bounded_memory(tmp_path: Path):
+    incoming = tmp_path / "data" / "incoming"
+    incoming.mkdir(parents=True)
     line = (json.dumps({**ITEM, "note": "n" * 40}) + "\n").encode()
     count = 200 * (1 << 20) // len(line) + 1
     with open(incoming / "big.jsonl", "wb") as out:
@@ -95,11 +104,11 @@ def test_a_200_mb_batch_is_read_in_bounded_memory(tmp_path: Path):
             out.write(line * 10_000)
     size = (incoming / "big.jsonl").stat().st_size
     assert size >= 199 * (1 << 20)
-    completed = subprocess.run([sys.executable, "-c", BIG_BATCH_SCRIPT, str(incoming)], cwd=REPO, capture_output=True,
+    completed = subprocess.run([sys.executable, "-c", BIG_BATCH_SCRIPT, str(tmp_path)], cwd=REPO, capture_output=True,
                                text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    accepted, rejected, sample, max_rss_kib = map(int, completed.stdout.split())
-    assert accepted == size // len(line) and rejected == 0 and sample == 10_000
+    accepted, rejected, measured, preview, max_rss_kib = map(int, completed.stdout.split())
+    assert accepted == measured == size // len(line) and rejected == 0 and preview == 5
     assert max_rss_kib < 300 * 1024, f"peak RSS {max_rss_kib / 1024:.0f} MiB for a {size >> 20} MiB batch"
 
 

@@ -69,8 +69,9 @@ def test_predict_contract(client, trained):
     assert client.get("/ready").json() == {"ready": True, "active_run_id": trained["b"],
                                             "serving_run_id": trained["b"], "problems": []}
     body = client.post("/predict", json=ITEM).json()
-    assert set(body) == {"predicted_subscribers", "predicted_earnings", "predicted_growth", "warnings", "run_id"}
-    assert body["run_id"] == trained["b"] and body["warnings"] == []
+    assert set(body) == {"predicted_subscribers", "predicted_earnings", "predicted_growth", "warnings", "run_id",
+                         "input_schema", "intervals"}
+    assert body["run_id"] == trained["b"] and body["warnings"] == [] and body["input_schema"] == "contract"
     assert all(body[k] > 0 for k in ("predicted_subscribers", "predicted_earnings", "predicted_growth"))
 
 
@@ -415,7 +416,8 @@ def test_a_run_that_loads_but_cannot_predict_is_not_ready(paths, trained, tmp_pa
     published = paths.published_runs_dir / trained["b"]
     manifest = json.loads((published / "training_manifest.json").read_text())
     model = SupervisedModel.load(published / "supervised_bundle.skops")
-    broken = SupervisedModel(encoder=model.encoder, regressors={"earnings": model.regressors["earnings"]})
+    broken = SupervisedModel(encoder=model.encoder,
+                             regressors={"contract": {"earnings": model.regressors["contract"]["earnings"]}})
     digest = broken.save(tmp_path / "supervised_bundle.joblib")
     manifest["run_id"] = "broken-run"
     for name, artifact in manifest["artifacts"].items():

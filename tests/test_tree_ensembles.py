@@ -7,9 +7,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from yts_assets.ml.dataset import load_raw, process
-from yts_assets.ml.models import FLATTENED_MAX_ROWS
+from yts_assets.ml.models import FLATTENED_MAX_ROWS, TreeEnsembles
 from yts_assets.ml.training import TrainingConfig, train_supervised
-from yts_assets.ml.tree_ensembles import TreeEnsembles
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
 
 from yts_assets.core import config
 from yts_assets.core.manifest import with_contract_keys
@@ -13,8 +14,18 @@ from yts_assets.ml.policy import DriftThresholds
 from ..capabilities import capability_groups, flag_enabled, installed_packages, tracking_enabled
 from ..dependencies import ServingRun
 from ..schemas import Capabilities, DriftCheckRequest, DriftCheckResponse, Manifest, Registry, unknown_field_warnings
+from .insights import matches
 
 router = APIRouter(prefix="/mlops", tags=["mlops"])
+MARKDOWN = "text/markdown; charset=utf-8"
+DETAIL = {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}}
+MODEL_CARD_RESPONSES = {
+    200: {"description": "the serving run's model card (markdown); its ETag is the sha256 the run's manifest records",
+          "content": {"text/markdown": {"schema": {"type": "string"}}}},
+    304: {"description": "not modified (If-None-Match matched the ETag)"},
+    404: {"description": "the serving run was published without a model card: retrain (yts-run)", "content": DETAIL},
+    503: {"description": "no run is being served (`detail`: {ready, problems})"},
+}
 
 
 @router.get("/manifest", response_model=Manifest, responses={404: {"description": "no run is being served"}})
@@ -37,6 +48,22 @@ async def registry(request: Request) -> dict[str, object]:
         raise HTTPException(503, detail=str(exc)) from exc
     run = request.app.state.store.current
     return {**current, "serving_run_id": run.run_id if run else None}
+
+
+@router.get("/model-card", response_class=Response, responses=MODEL_CARD_RESPONSES)
+async def model_card(run: ServingRun, request: Request) -> Response:
+    """The serving run's model card: data, inputs per schema, metrics, intervals, known limits and the gate."""
+    card = run.model_card
+    if card is None:
+        raise HTTPException(404, detail=(
+            f"run {run.run_id} was published without a model card (before model cards were written with every "
+            "run); retrain (yts-run) to publish a run that has one. Predictions are not affected."))
+    etag = f'"{card.sha256}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+               "X-YTS-Run-Id": run.run_id}
+    if matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(card.text, media_type=MARKDOWN, headers=headers)
 
 
 @router.post("/drift-check", response_model=DriftCheckResponse)

@@ -4,6 +4,7 @@ Built when the code location loads (`@definitions`), so YTS_DRIFT_SENSOR_INTERVA
 are read then, never at import.
 """
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,9 +15,9 @@ from dagster import (
     AssetObservation,
     AssetSelection,
     AutomationConditionSensorDefinition,
+    DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    DagsterInstance,
     Definitions,
     MetadataValue,
     RunRequest,
@@ -37,10 +38,11 @@ from ..core.paths import ProjectPaths
 from ..core.payloads import ReadLimits
 from ..core.registry import active_run, flag_retraining_required, load_registry, serving_baseline
 from ..ml.dataset import DatasetError
+from ..ml.incoming import BatchDecision, in_partitions, scan_incoming
 from ..ml.source import data_version
-from ..ml.incoming import scan_incoming
 from ..resources import GatePolicyResource, YtsSettings
 from .data.assets import SOURCE
+from .monitoring.assets import PAYLOAD_PARTITIONS
 from .registry.gate import record_blocked_run
 
 DATA_VERSION_TAG = "dagster/data_version"
@@ -58,8 +60,8 @@ training_job = define_asset_job(
 drift_job = define_asset_job(
     "drift_job",
     selection=AssetSelection.groups(*MONITORING_GROUPS),
-    description="Reads data/incoming/ into production_payloads and runs its drift check against the serving run's "
-                "published training_baseline.",
+    description="Reads one UTC day of data/incoming/ into that day's partition of production_payloads and runs its "
+                "drift check against the serving run's published training_baseline.",
 )
 
 
@@ -69,7 +71,8 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
         jobs=[drift_job, training_job],
         minimum_interval_seconds=interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Watches data/incoming/*.jsonl. Each new batch requests drift_job; a batch that is a drift risk "
+        description="Watches data/incoming/*.jsonl. New batches request drift_job for their UTC day's partition of "
+                    "production_payloads (one run per day per tick); a batch that is a drift risk "
                     "(PSI over threshold, or a high-severity share over gate_policy.drift.max_high_severity_share) "
                     "also requests training_job, keyed by the batch's content so it retrains once. Unreadable files "
                     "are reported and retried; malformed lines end up in data/incoming/rejected/. YTS_DRIFT_ALERT_BATCHES "
@@ -84,7 +87,9 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
         if serving.problem:
             context.log.error(f"drift cannot be measured: {serving.problem}")
         baseline = serving.baseline
-        scan = scan_incoming(paths.incoming_dir, seen, baseline, gate_policy.policy().drift, ReadLimits.from_env())
+        last_day = PAYLOAD_PARTITIONS.get_last_partition_key()
+        scan = scan_incoming(paths.incoming_dir, seen, baseline, gate_policy.policy().drift, ReadLimits.from_env(),
+                             last_day=last_day)
         for problem in scan.problems:
             context.log.warning(problem)
         requests, alerts = [], []
@@ -95,9 +100,6 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
                 streak = [*streak, f"{decision.name}:{decision.content_sha256[:16]}"] if decision.retrain else []
                 if len(streak) == needed:
                     alerts.append(repeated_drift_alert(streak, decision.summary))
-            tags = {"yts/batch": decision.name, "yts/batch_sha256": decision.content_sha256[:16]}
-            requests.append(RunRequest(run_key=f"drift:{decision.name}:{decision.content_sha256[:16]}",
-                                       job_name=drift_job.name, tags={**tags, "yts/trigger": "new_batch"}))
             if decision.retrain:
                 summary = decision.summary or {}
                 decided = response.decide(decision.name, summary)
@@ -107,10 +109,21 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
                     requests.append(RunRequest(
                         run_key=f"retrain:{decision.content_sha256}",
                         job_name=training_job.name,
-                        tags={**tags, **decided.tags, "yts/trigger": "drift",
+                        tags={**batch_tags([decision]), **decided.tags, "yts/trigger": "drift",
                               "yts/drifted_features": ",".join(summary.get("drifted_features", [])) or "none",
                               "yts/high_severity_share": str(summary.get("high_severity_share"))},
                     ))
+        drift_requests = []
+        for day, decisions in days_of(scan.decisions).items():
+            if not in_partitions(day, last_day):
+                context.log.warning(f"{', '.join(d.name for d in decisions)}: dated {day}, before production_payloads' "
+                                    f"first day {PAYLOAD_PARTITIONS.get_first_partition_key()}: drift measured here, "
+                                    "no drift_job run")
+                continue
+            drift_requests.append(RunRequest(run_key=f"drift:{day}:{batches_digest(decisions)}",
+                                             job_name=drift_job.name, partition_key=day,
+                                             tags={**batch_tags(decisions), "yts/trigger": "new_batch"}))
+        requests = drift_requests + requests
         raise_and_flush(paths, alerts, context.log.error)
         cursor = json.dumps({"seen": scan.seen, "drift_streak": streak[-needed:]}, sort_keys=True)
         if not requests:
@@ -121,6 +134,27 @@ def build_drift_sensor(interval_seconds: int) -> SensorDefinition:
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return incoming_drift_sensor
+
+
+def days_of(decisions: list[BatchDecision]) -> dict[str, list[BatchDecision]]:
+    """The new batches by the UTC day (partition) they belong to, in order."""
+    days: dict[str, list[BatchDecision]] = {}
+    for decision in decisions:
+        days.setdefault(decision.day, []).append(decision)
+    return days
+
+
+def batches_digest(decisions: list[BatchDecision]) -> str:
+    """Names and contents of the batches: a run key that repeats only for the very same batches."""
+    return hashlib.sha256(" ".join(f"{d.name}:{d.content_sha256}" for d in decisions).encode()).hexdigest()[:16]
+
+
+def batch_tags(decisions: list[BatchDecision]) -> dict[str, str]:
+    """The batches a run is for: their names (the first three), how many, and a short digest of their contents."""
+    names = [d.name for d in decisions]
+    shown = ",".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+    digest = decisions[0].content_sha256[:16] if len(decisions) == 1 else batches_digest(decisions)
+    return {"yts/batch": shown, "yts/batches": str(len(names)), "yts/batch_sha256": digest}
 
 
 @dataclass(frozen=True)

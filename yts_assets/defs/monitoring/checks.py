@@ -1,38 +1,31 @@
-"""Drift of captured prediction payloads against the training baseline."""
+"""Drift of captured prediction payloads against the training baseline, per day partition."""
 
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from ...core.files import read_json
-from ...ml.drift import SEVERITIES
+from ...ml.incoming import judge_day, partition_outputs
 from ...resources import YtsSettings
+from .assets import PAYLOAD_PARTITIONS
 
 
-@asset_check(asset="production_payloads", blocking=False,
+@asset_check(asset="production_payloads", blocking=False, partitions_def=PAYLOAD_PARTITIONS,
              description="PSI per feature and per-record z-scores/frequencies against the serving run's published "
-                         "training_baseline, for each batch (gate_policy.drift). WARN on medium drift, ERROR on high "
-                         "(is_drift_risk).")
-def payload_drift(settings: YtsSettings) -> AssetCheckResult:
-    paths = settings.paths()
-    report = read_json(paths.drift_report) if paths.drift_report.is_file() else {"batches": None}
-    batches = report["batches"]
-    if batches is None:
-        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
-                                description="no active run to compare against: run training_job first")
-    worst = max((s["batch_severity"] for s in batches.values()), key=SEVERITIES.index, default="low")
-    drifting = [name for name, s in batches.items() if s["is_drift_risk"]]
+                         "training_baseline, for each batch of the day and the whole day (gate_policy.drift), from "
+                         "the day's aggregated statistics. WARN on medium drift, ERROR on high (is_drift_risk).")
+def payload_drift(context: AssetCheckExecutionContext, settings: YtsSettings) -> AssetCheckResult:
+    report_path = partition_outputs(settings.paths(), context.partition_key)[1]
+    report = read_json(report_path) if report_path.is_file() else None
+    verdict = judge_day(report)
+    if report is None or not verdict.measured:
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, description=verdict.description)
     return AssetCheckResult(
-        passed=worst == "low",
-        severity=AssetCheckSeverity.ERROR if worst == "high" else AssetCheckSeverity.WARN,
-        description=(f"{len(batches)} batches, worst drift severity {worst}"
-                     + (f"; drift risk in {', '.join(drifting)}" if drifting else "")),
+        passed=verdict.worst == "low",
+        severity=AssetCheckSeverity.ERROR if verdict.worst == "high" else AssetCheckSeverity.WARN,
+        description=verdict.description,
         metadata={
-            "worst_severity": worst,
+            "worst_severity": verdict.worst,
             "baseline_run_id": str(report.get("baseline_run_id")),
-            "drift_report": MetadataValue.path(str(paths.drift_report)),
-            "batches": MetadataValue.md("| batch | records | severity | high | drifted features | max PSI |\n"
-                                        "| --- | ---: | --- | ---: | --- | ---: |\n" + "\n".join(
-                f"| {n} | {s['total']} | {s['batch_severity']} | {s['high_severity_count']} | "
-                f"{', '.join(s['drifted_features']) or '-'} | {max(s['psi'].values(), default=0):.3f} |"
-                for n, s in batches.items())),
+            "drift_report": MetadataValue.path(str(report_path)),
+            "batches": MetadataValue.md(verdict.table),
         },
     )
