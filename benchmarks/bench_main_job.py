@@ -2,11 +2,15 @@
 
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --data "../shared/data/Global YouTube Statistics.csv"
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --baseline-rev 774f8b7   # interleaved, with the ratio
+    .venv/bin/python benchmarks/bench_main_job.py --runs 7 --original /tmp/original --original-python /tmp/origvenv/bin/python
 
 Each run is a new Python process (imports included), writing to a temporary artifact folder
 and DAGSTER_HOME. One untimed warm-up run per side creates the instance database first. With
 --baseline-rev, that git revision is checked out into a temporary worktree and put first on
 PYTHONPATH, and its runs alternate with this checkout's, so both see the same machine load.
+With --original, a checkout of the platform yts replaces (hoangsonww/YouTube-Success-Prediction-ML, installed
+in the interpreter given by --original-python) runs `python -m youtube_success_ml.train --run-all --skip-maps`
+on the same CSV in the same rounds; it is only timed, nothing of it is imported here.
 """
 
 from __future__ import annotations
@@ -29,11 +33,19 @@ def entry_module(tree: Path) -> str:
     return next(m for m in ENTRY_MODULES if (tree / (m.replace(".", "/") + ".py")).is_file())
 
 
-def timed_run(tree: Path, env: dict[str, str], data_source: str) -> float:
-    command = [sys.executable, "-m", entry_module(tree), "--data-source", data_source]
+ORIGINAL = "original"
+
+
+def command_for(name: str, tree: Path, data_source: str, original_python: str) -> list[str]:
+    if name == ORIGINAL:
+        return [original_python, "-m", "youtube_success_ml.train", "--run-all", "--skip-maps"]
+    return [sys.executable, "-m", entry_module(tree), "--data-source", data_source]
+
+
+def timed_run(command: list[str], tree: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    completed = subprocess.run(command, env={**env, "PYTHONPATH": str(tree)}, cwd=tree, capture_output=True, text=True,
-                               timeout=300)
+    completed = subprocess.run(command, env={**env, "PYTHONPATH": str(tree / "src" if (tree / "src").is_dir() else tree)},
+                               cwd=tree, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(f"{tree}: {completed.stdout[-2000:]} {completed.stderr[-2000:]}")
@@ -46,7 +58,12 @@ def main() -> int:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "Global YouTube Statistics.csv"),
                         help="CSV to train on; pass an empty string for the demo data")
     parser.add_argument("--baseline-rev", help="a git revision to time in the same sitting, interleaved")
+    parser.add_argument("--original", type=Path, help="a checkout of the original platform, timed interleaved")
+    parser.add_argument("--original-python", help="the interpreter the original is installed in "
+                                                  "(default: ORIGINAL/.venv/bin/python)")
     args = parser.parse_args()
+    if args.original and not args.data:
+        parser.error("--original needs the real CSV (--data)")
     data_source = "real" if args.data else "demo"
     with tempfile.TemporaryDirectory(prefix="yts-bench-") as scratch:
         trees = {"this checkout": REPO}
@@ -55,6 +72,9 @@ def main() -> int:
             subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline_rev], cwd=REPO,
                            check=True, capture_output=True)
             trees[args.baseline_rev] = worktree
+        if args.original:
+            trees[ORIGINAL] = args.original.resolve()
+        original_python = args.original_python or str((args.original or Path(".")) / ".venv" / "bin" / "python")
         try:
             timings: dict[str, list[float]] = {name: [] for name in trees}
             envs = {}
@@ -64,10 +84,11 @@ def main() -> int:
                 envs[name].pop("YTS_DATA_PATH", None)
                 if args.data:
                     envs[name]["YTS_DATA_PATH"] = args.data
-                timed_run(trees[name], envs[name], data_source)  # warm-up
+                timed_run(command_for(name, trees[name], data_source, original_python), trees[name], envs[name])  # warm-up
             for run in range(1, args.runs + 1):
                 for name, tree in trees.items():
-                    timings[name].append(timed_run(tree, envs[name], data_source))
+                    timings[name].append(timed_run(command_for(name, tree, data_source, original_python), tree,
+                                                   envs[name]))
                     print(f"run {run} {name}: {timings[name][-1]:.2f} s")
         finally:
             if args.baseline_rev:
@@ -79,6 +100,10 @@ def main() -> int:
               f"(min {min(values):.2f}, max {max(values):.2f}) on {os.cpu_count()} cores, Python {platform.python_version()}")
     if args.baseline_rev:
         print(f"ratio this checkout / {args.baseline_rev}: {medians['this checkout'] / medians[args.baseline_rev]:.2f}")
+    if args.original:
+        ratio = medians["this checkout"] / medians[ORIGINAL]
+        print(f"ratio yts-run / original train.py --run-all --skip-maps: {ratio:.2f} "
+              f"({'not slower' if ratio <= 1 else 'SLOWER'})")
     return 0
 
 
