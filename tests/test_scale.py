@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -89,5 +90,14 @@ def test_run_all_keeps_order_limits_native_threads_and_raises():
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: tasks run in this process")
-def test_run_all_uses_other_processes():
-    assert os.getpid() not in run_all([os.getpid, os.getpid])
+def test_run_all_forks_only_a_single_threaded_process():
+    if threading.active_count() == 1:
+        assert os.getpid() not in run_all([os.getpid, os.getpid])
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    try:  # another thread could hold a lock at the fork: the tasks run here instead
+        assert run_all([os.getpid, os.getpid]) == [os.getpid(), os.getpid()]
+    finally:
+        release.set()
+        other.join()

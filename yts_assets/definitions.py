@@ -25,10 +25,25 @@ EXECUTORS: dict[str, ExecutorDefinition] = {"in_process": in_process_executor, "
 TRAINING_JOB = "training_job"
 
 
+def celery_executor() -> ExecutorDefinition:
+    """dagster-celery's executor (the `scale` extra), imported only when chosen: every step becomes a Celery task
+    that a `celery -A dagster_celery.app worker` runs (deploy/scale/run_on_postgres_celery.py)."""
+    try:
+        from dagster_celery import celery_executor as executor
+    except ImportError as exc:
+        raise config.ConfigError(f"{config.EXECUTOR.name}=celery needs dagster-celery: pip install -c "
+                                 f"requirements.lock -e '.[scale]'") from exc
+
+    broker = config.CELERY_BROKER.get()
+    return executor.configured({"broker": broker, "backend": config.CELERY_BACKEND.get() or broker}, name="celery")
+
+
 def executor_from_env() -> ExecutorDefinition:
     name = config.EXECUTOR.get()
+    if name == "celery":
+        return celery_executor()
     if name not in EXECUTORS:
-        raise config.ConfigError(f"{config.EXECUTOR.name}={name!r} is not one of {', '.join(EXECUTORS)}")
+        raise config.ConfigError(f"{config.EXECUTOR.name}={name!r} is not one of {', '.join(EXECUTORS)}, celery")
     return EXECUTORS[name]
 
 

@@ -101,7 +101,12 @@ MAP_DIR = Variable("YTS_MAP_DIR", parse_path, None, "where the active run's maps
 DAGSTER_HOME = Variable("DAGSTER_HOME", parse_path, None, "Dagster instance (runs, event log); `yts-run` sets it",
                         "`<root>/.dagster_home` for `yts-run`")
 # Dagster runs
-EXECUTOR = Variable("YTS_EXECUTOR", str, "in_process", "`in_process` or `multiprocess` (one process per step)")
+EXECUTOR = Variable("YTS_EXECUTOR", str, "in_process", "`in_process`, `multiprocess` (one process per step) or "
+                    "`celery` (each step a task for dagster-celery workers; needs the `scale` extra)")
+CELERY_BROKER = Variable("YTS_CELERY_BROKER", str, "redis://127.0.0.1:6379/0",
+                         "Celery broker of `YTS_EXECUTOR=celery` (the workers must use the same)")
+CELERY_BACKEND = Variable("YTS_CELERY_BACKEND", str, None, "Celery result backend of `YTS_EXECUTOR=celery`",
+                          "`YTS_CELERY_BROKER`")
 DRIFT_SENSOR_INTERVAL = Variable("YTS_DRIFT_SENSOR_INTERVAL", int, 30, "seconds between sensor evaluations")
 RETRAIN_HIGH_SEVERITY_SHARE = Variable("YTS_RETRAIN_HIGH_SEVERITY_SHARE", float, None,
                                        "share of high-severity records that makes a batch a drift risk "
@@ -156,6 +161,10 @@ WANDB_ENTITY = Variable("WANDB_ENTITY", str, None, "W&B entity (user or team) of
 OPTUNA_TRIALS = Variable("YTS_OPTUNA_TRIALS", int, None, "new trials per Optuna study in `hpo_study`",
                          "unset: `hpo_study` searches only when run config gives `n_trials`")
 OPTUNA_TIMEOUT_SECONDS = Variable("YTS_OPTUNA_TIMEOUT_SECONDS", float, 300.0, "time budget of all `hpo_study` studies")
+OPTUNA_STORAGE = Variable("YTS_OPTUNA_STORAGE", str, None,
+                          "Optuna storage of `hpo_study`, an SQLAlchemy URL (`postgresql://user:pass@host/db` lets "
+                          "processes on several machines add trials to the same studies)",
+                          "SQLite at `artifacts/optuna/optuna.db`")
 # Serving
 ADMIN_TOKEN = Variable("YTS_ADMIN_TOKEN", str, None, "bearer token of the admin endpoints", "unset: admin endpoints disabled")
 REGISTRY_POLL_SECONDS = Variable("YTS_REGISTRY_POLL_SECONDS", float, 1.0, "how often the API checks the registry")

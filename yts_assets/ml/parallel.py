@@ -2,14 +2,17 @@
 
 A forked child inherits the parent's imported modules and data (copy-on-write), so a task costs no import and no
 pickling of its inputs; only results travel back. Children run with every native thread pool limited to one
-thread: GNU OpenMP (scikit-learn's) hangs in a forked child whose parent had started its threads. One core, or no
-fork (not Linux), runs the tasks in order.
+thread: GNU OpenMP (scikit-learn's) hangs in a forked child whose parent had started its threads. A process that
+runs other Python threads (a webserver, a Postgres-backed instance's watchers) is never forked: a lock held by
+another thread at the fork would stay locked in the child forever. There, on one core, or without fork (not
+Linux), the tasks run in order. (yts-run executes its steps in a single-threaded process, so it forks.)
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,7 +31,7 @@ def run_all(tasks: Sequence[Callable[[], T]]) -> list[T]:
     """The results of `tasks`, in order, computed on up to os.cpu_count() forked workers."""
     global _TASKS
     workers = min(len(tasks), os.cpu_count() or 1)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
         with threadpool_limits(limits=1):
             return [task() for task in tasks]
     _TASKS = tasks

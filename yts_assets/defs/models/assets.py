@@ -92,7 +92,8 @@ CLUSTERING_VARIABLES = {"random_seed": env.RANDOM_STATE, "kmeans_clusters": env.
     description="Opt-in Optuna search per target, nested in the reported CV: fold k's parameters are searched on "
                 "fold k's training rows only (inner 3-fold CV), the refit's on all rows. It searches only when "
                 "asked: run config n_trials or YTS_OPTUNA_TRIALS; otherwise (e.g. --select '*') it records 'no "
-                "search requested' in a second. SQLite storage under artifacts/optuna/ (studies resume); results "
+                "search requested' in a second. Studies in SQLite under artifacts/optuna/ or YTS_OPTUNA_STORAGE (they "
+                "resume, and other processes may add trials); results "
                 "in the run's reports/optuna_study.json. supervised_bundle applies them per target and schema only "
                 "where they beat the defaults on the same outer folds.",
 )
@@ -110,9 +111,9 @@ def hpo_study(context: AssetExecutionContext, config: HpoConfig, settings: YtsSe
                                            "searched": MetadataValue.bool(False),
                                            "reason": MetadataValue.text(hpo.NOT_REQUESTED["reason"])})
     timeout = config.timeout_seconds or env.OPTUNA_TIMEOUT_SECONDS.get()
-    paths.optuna_storage.parent.mkdir(parents=True, exist_ok=True)
+    storage_url = env.OPTUNA_STORAGE.get() or hpo.default_storage_url(paths.optuna_storage)
     study = hpo.search(read_processed(processed_csv), training, n_trials=n_trials, timeout_seconds=timeout,
-                       storage_url=f"sqlite:///{paths.optuna_storage}",
+                       storage_url=storage_url,
                        data_tag=hpo.data_tag(sha256_file(processed_csv), training), log=context.log.info)
     digest = write_json(paths.optuna_study, study)
     refit = {target: result["refit"] for target, result in study["targets"].items()}
