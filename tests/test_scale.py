@@ -1,19 +1,14 @@
-"""Training stays linear in rows: sampled CV and importance, sampled clustering, and the fork pool behind them."""
+"""Training stays linear in rows: sampled CV and importance, sampled KMeans fit and DBSCAN."""
 
 from __future__ import annotations
-
-import os
-import threading
 
 import numpy as np
 import pytest
 from sklearn.cluster import DBSCAN
-from threadpoolctl import threadpool_info
 
 from yts_assets.ml.clustering import ClusteringConfig, cluster_matrix, sampled_dbscan, train_clustering
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.parallel import run_all
 from yts_assets.ml.training import TrainingConfig, train_supervised
 
 
@@ -68,36 +63,3 @@ def test_cv_and_importance_run_on_a_sample_and_say_so(processed):
     assert model.metrics["contract"]["earnings"]["sampling"] == result.sampling
     full = train_supervised(processed, TrainingConfig(max_iter=5))[1]["contract"]["earnings"]
     assert full.rows == len(processed) and full.sampling["note"] == "every usable row"
-
-
-def _square(value: int) -> int:
-    return value * value
-
-
-def _openmp_threads() -> list[int]:
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
-
-
-def _fail() -> None:
-    raise ValueError("task failed on purpose")
-
-
-def test_run_all_keeps_order_limits_native_threads_and_raises():
-    assert run_all([lambda v=v: _square(v) for v in range(7)]) == [v * v for v in range(7)]
-    assert all(threads == [1] * len(threads) for threads in run_all([_openmp_threads, _openmp_threads]))
-    with pytest.raises(ValueError, match="task failed on purpose"):
-        run_all([_fail, lambda: 1])
-
-
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: tasks run in this process")
-def test_run_all_forks_only_a_single_threaded_process():
-    if threading.active_count() == 1:
-        assert os.getpid() not in run_all([os.getpid, os.getpid])
-    release = threading.Event()
-    other = threading.Thread(target=release.wait, daemon=True)
-    other.start()
-    try:  # another thread could hold a lock at the fork: the tasks run here instead
-        assert run_all([os.getpid, os.getpid]) == [os.getpid(), os.getpid()]
-    finally:
-        release.set()
-        other.join()

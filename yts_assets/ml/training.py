@@ -3,8 +3,8 @@ conformal prediction intervals, and metrics on the segment of each target that m
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -14,12 +14,13 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
 from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 from .features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, SCHEMA_FEATURES, TARGETS
 from .models import FeatureEncoder, SupervisedModel
-from .parallel import run_all
 
 MIN_CV_FOLDS = 3  # fold k's interval is calibrated on fold k+1 by a model fitted on the others
+PARALLEL_FIT_ROWS = 50_000  # from this many rows a final fit uses every core (OpenMP); below, one is faster
 # The rows each target's honest metrics are computed on (labels > 0: percentage errors are defined there).
 SEGMENTS = {
     "subscribers": "all channels (every channel has subscribers > 0)",
@@ -297,7 +298,8 @@ def fit_target(data: TargetData, schema: str, config: TrainingConfig,
         if decision["adopted"]:
             result, refit_config = tuned_result, with_params(config, tuning["refit"])
         result.tuning = decision
-    model = make_regressor(refit_config).fit(data.columns(schema), data.log_target)
+    with threadpool_limits(limits=(os.cpu_count() or 1) if data.rows >= PARALLEL_FIT_ROWS else 1):
+        model = make_regressor(refit_config).fit(data.columns(schema), data.log_target)
     half_width = conformal_half_width(result.log_actual - result.oof_log_predictions, config.interval_coverage)
     result.interval["half_width_log"] = half_width
     result.sampling = sampling_note(data.rows, cv_data.rows, config.importance_max_rows)
@@ -317,8 +319,9 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
     schemas = available_schemas(processed)
     data = {target: TargetData.of(encoder, processed, target) for target in TARGETS}
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
-    fitted = run_all([functools.partial(fit_target, data[target], schema, config, (tuned or {}).get(target))
-                      for schema, target in jobs])
+    # On ~1,000 rows OpenMP thread start-up costs more than it saves; only large final fits use every core.
+    with threadpool_limits(limits=1):
+        fitted = [fit_target(data[target], schema, config, (tuned or {}).get(target)) for schema, target in jobs]
     results: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     models: dict[str, dict[str, HistGradientBoostingRegressor]] = {schema: {} for schema in schemas}
     intervals: dict[str, dict[str, float]] = {schema: {} for schema in schemas}
@@ -361,9 +364,9 @@ def score_configuration(processed: pd.DataFrame, config: TrainingConfig, trainin
     data = {target: TargetData.of(encoder, processed, target).sample(config.cv_max_rows, config.random_seed)
             for target in TARGETS}
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
-    scored = run_all([functools.partial(cross_validate, data[target], schema,
-                                        with_params(base, refit_by_schema.get(schema, {}).get(target)))
-                      for schema, target in jobs])
+    with threadpool_limits(limits=1):
+        scored = [cross_validate(data[target], schema, with_params(base, refit_by_schema.get(schema, {}).get(target)))
+                  for schema, target in jobs]
     by_schema: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     for (schema, target), result in zip(jobs, scored):
         by_schema[schema][target] = result
