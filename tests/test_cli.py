@@ -52,11 +52,13 @@ def test_yts_run_on_a_bad_path_exits_1_and_says_why(project: ProjectPaths):
 def test_dagster_cli_materializes_everything_without_an_implicit_search(project: ProjectPaths, monkeypatch):
     monkeypatch.delenv("YTS_OPTUNA_TRIALS", raising=False)
     (project.root / "dagster_home").mkdir()
-    completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select", "*"], project)
+    # everything but the day-partitioned monitoring asset (Dagster's CLI wants a --partition for that one)
+    completed = run([str(BIN / "dagster"), "asset", "materialize", "-m", "yts_assets.definitions", "--select",
+                     "not group:monitoring"], project)
     assert completed.returncode == 0, completed.stderr[-3000:]
     registry = load_registry(project)
     assert registry["active_run_id"] and len(registry["runs"]) == 1
-    study = read_json(project.for_run(registry["active_run_id"]).optuna_study)  # '*' selects hpo_study; it searches
+    study = read_json(project.for_run(registry["active_run_id"]).optuna_study)  # hpo_study is selected; it searches
     assert study == hpo.NOT_REQUESTED and not project.optuna_storage.exists()  # only when trials are asked for
 
 
