@@ -7,10 +7,12 @@ Trains into a temporary artifact folder first (real data when ../shared/data is 
 `uvicorn serving.app:app` and, beside it under the same uvicorn, the minimal app of
 benchmarks/minimal_app.py (the floor), then measures, interleaved: single /predict latency
 (sequential, keep-alive) and throughput with 8 concurrent clients (one process each), and prints
-yts/minimal ratios; then /predict/batch of 500 and /mlops/drift-check of 500 on yts. Every figure
-is a median; every server is stopped at the end. With --baseline-rev, that git revision is checked
-out into a temporary worktree, trains its own run with its own code, and serves it as a third
-server in the same interleaved single-request rounds; the yts/baseline ratio is printed too.
+the two yts/minimal ratios against their targets (p50 at most 2x the minimal app's, throughput at
+least 0.6x), saying whether each is met; then /predict/batch of 500 and /mlops/drift-check of 500
+on yts. Every figure is a median; every server is stopped at the end. With --baseline-rev, that
+git revision is checked out into a temporary worktree, trains its own run with its own code, and
+serves it as a third server in the same interleaved rounds (single requests and concurrent
+clients); the yts/baseline ratios are printed too.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def client(port: int, seconds: float, results: "multiprocessing.Queue[tuple[int,
 
 
 ROUNDS = 5
+P50_TARGET = 2.0  # yts p50 / minimal p50, at most
+THROUGHPUT_TARGET = 0.6  # yts req/s / minimal req/s, at least
 
 
 def start_server(app: str, env: dict[str, str], tree: Path = REPO) -> tuple[subprocess.Popen, int]:
@@ -117,7 +121,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="sequential single predictions")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the concurrent run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the concurrent run, per server")
+    parser.add_argument("--concurrent-rounds", type=int, default=3, help="interleaved rounds the duration is split in")
     parser.add_argument("--baseline-rev", help="an older yts revision to serve beside this one, interleaved")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="yts-serve-bench-") as scratch:
@@ -147,13 +152,13 @@ def main() -> int:
                     single[name] += timed(conn, "/predict", ITEM, args.requests // ROUNDS)
             batch = timed(conns["yts"], "/predict/batch", {"items": [ITEM] * 500}, 50)
             drift = timed(conns["yts"], "/mlops/drift-check", {"items": [ITEM] * 500}, 50)
-            throughput: dict[str, list[float]] = {name: [] for name in ("yts", "minimal")}
-            errors = 0
-            for _ in range(2):
-                for name, (_, port) in list(servers.items())[:2]:
-                    rate, failed = concurrent_rate(port, args.clients, args.seconds / 2)
+            throughput: dict[str, list[float]] = {name: [] for name in servers}
+            errors = dict.fromkeys(servers, 0)
+            for _ in range(args.concurrent_rounds):
+                for name, (_, port) in servers.items():
+                    rate, failed = concurrent_rate(port, args.clients, args.seconds / args.concurrent_rounds)
                     throughput[name].append(rate)
-                    errors += failed if name == "yts" else 0
+                    errors[name] += failed
         finally:
             for process, _ in servers.values():
                 process.terminate()
@@ -162,14 +167,21 @@ def main() -> int:
                 subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, capture_output=True)
     p50 = {name: statistics.median(values) for name, values in single.items()}
     rate = {name: statistics.median(values) for name, values in throughput.items()}
-    print(f"single /predict over loopback HTTP, p50: yts {p50['yts']:.2f} ms, minimal app {p50['minimal']:.2f} ms, "
-          f"ratio {p50['yts'] / p50['minimal']:.2f} (p95 yts {sorted(single['yts'])[int(0.95 * len(single['yts']))]:.2f} ms;"
-          f" {args.requests} requests each, interleaved)")
+    latency_ratio, rate_ratio = p50["yts"] / p50["minimal"], rate["yts"] / rate["minimal"]
+    p95 = sorted(single["yts"])[int(0.95 * len(single["yts"]))]
+    print(f"single /predict over loopback HTTP, p50: yts {p50['yts']:.3f} ms, minimal app {p50['minimal']:.3f} ms "
+          f"(p95 yts {p95:.3f} ms; {args.requests} requests each, interleaved)")
+    print(f"  p50 ratio yts/minimal {latency_ratio:.2f}: target at most {P50_TARGET:.1f}, "
+          f"{'MET' if latency_ratio <= P50_TARGET else 'NOT MET'}")
+    print(f"{args.clients} concurrent clients: yts {rate['yts']:.0f} req/s ({errors['yts']} errors), minimal app "
+          f"{rate['minimal']:.0f} req/s ({errors['minimal']} errors)")
+    print(f"  throughput ratio yts/minimal {rate_ratio:.2f}: target at least {THROUGHPUT_TARGET:.1f}, "
+          f"{'MET' if rate_ratio >= THROUGHPUT_TARGET else 'NOT MET'}")
     if "baseline" in p50:
-        print(f"single /predict p50 against {args.baseline_rev}: yts {p50['yts']:.2f} ms, {args.baseline_rev} "
-              f"{p50['baseline']:.2f} ms, ratio {p50['yts'] / p50['baseline']:.2f}")
-    print(f"{args.clients} concurrent clients: yts {rate['yts']:.0f} req/s ({errors} errors), minimal app "
-          f"{rate['minimal']:.0f} req/s, ratio {rate['yts'] / rate['minimal']:.2f}")
+        print(f"against {args.baseline_rev} in the same rounds: p50 {p50['baseline']:.3f} ms (yts/{args.baseline_rev} "
+              f"{p50['yts'] / p50['baseline']:.2f}; its ratio to the minimal app {p50['baseline'] / p50['minimal']:.2f}), "
+              f"{rate['baseline']:.0f} req/s ({errors['baseline']} errors; yts/{args.baseline_rev} "
+              f"{rate['yts'] / rate['baseline']:.2f}; its ratio to the minimal app {rate['baseline'] / rate['minimal']:.2f})")
     print(f"/predict/batch of 500: p50 {statistics.median(batch):.2f} ms")
     print(f"/mlops/drift-check of 500: p50 {statistics.median(drift):.2f} ms")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, 1 uvicorn worker each, capture on")

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from yts_assets.core import config
 from yts_assets.core.paths import ProjectPaths
+
+# Declared here until yts_assets/core/config.py declares them (same names, meanings and defaults).
+MULTIPROC_DIR: config.Variable[Path] = getattr(config, "PROMETHEUS_MULTIPROC_DIR", None) or config.Variable(
+    "PROMETHEUS_MULTIPROC_DIR", config.parse_path, None,
+    "prometheus-client's folder of per-process metric files, for an API in several worker processes; "
+    "deploy/gunicorn.conf.py sets it, and so does yts in each `uvicorn --workers` worker. Set it yourself only for a "
+    "folder you empty before the server starts", "unset: yts chooses (one process: metrics in memory)")
+MULTIPROC_PARENT: config.Variable[Path] = getattr(config, "PROMETHEUS_MULTIPROC_PARENT", None) or config.Variable(
+    "YTS_PROMETHEUS_MULTIPROC_DIR", config.parse_path, None,
+    "where an API in several worker processes keeps its Prometheus metric files: one `yts-prometheus-<server pid>` "
+    "folder per server, emptied when the server starts; folders of servers that are gone are removed",
+    "the system temp folder")
+
+SERVER_PREFIX = "yts-prometheus-"  # a server's folder of metric files: <parent>/yts-prometheus-<server pid>
 
 
 @dataclass(frozen=True)
@@ -20,6 +36,13 @@ class ServingConfig:
     capture_rotate_records: int = 1_000
     capture_rotate_seconds: float = 60.0
     capture_flush_seconds: float = 1.0
+    # Several worker processes: their shared folder of metric files (None: one process, metrics in memory), and the
+    # pid of the server whose folder yts manages (None: whoever named the folder manages it: gunicorn.conf.py).
+    multiprocess_dir: Path | None = None
+    multiprocess_server_pid: int | None = None
+    # After each run is loaded, move the live heap out of the cyclic garbage collector's reach (app.settle_heap).
+    # On for a server (from_env); off for apps built in a test process, whose heap is the whole test session's.
+    freeze_heap: bool = False
 
     @property
     def incoming_dir(self) -> Path:
@@ -37,4 +60,23 @@ class ServingConfig:
             capture_rotate_records=config.CAPTURE_ROTATE_RECORDS.get(),
             capture_rotate_seconds=config.CAPTURE_ROTATE_SECONDS.get(),
             capture_flush_seconds=config.CAPTURE_FLUSH_SECONDS.get(),
+            freeze_heap=True,
+            **multiprocess_settings(),
         )
+
+
+def multiprocess_parent() -> Path:
+    return MULTIPROC_PARENT.get() or Path(tempfile.gettempdir())
+
+
+def multiprocess_settings() -> dict[str, object]:
+    """PROMETHEUS_MULTIPROC_DIR when set; else, in a worker that a server process started (`uvicorn --workers N`
+    spawns its workers with multiprocessing), that server's folder; else nothing: one process."""
+    named = MULTIPROC_DIR.get()
+    if named is not None:
+        return {"multiprocess_dir": named}
+    server = multiprocessing.parent_process()
+    if server is None or server.pid is None:
+        return {}
+    return {"multiprocess_dir": multiprocess_parent() / f"{SERVER_PREFIX}{server.pid}",
+            "multiprocess_server_pid": server.pid}

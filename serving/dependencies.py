@@ -1,19 +1,14 @@
-"""Request dependencies, all from `app.state`: the serving run, payload capture and the admin token."""
+"""Request dependencies, all from `app.state`: the serving run and the admin token."""
 
 from __future__ import annotations
 
 import getpass
 import hmac
-from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
-from .schemas import EXTENDED_FIELDS, PredictRequest
 from .store import LoadedRun
-
-# What `ChannelInput.inputs()` returns, dumped by pydantic: no call into another project file on the hot path.
-INPUT_FIELDS = frozenset(PredictRequest.model_fields) - frozenset(EXTENDED_FIELDS)
 
 
 async def serving_run(request: Request) -> LoadedRun:  # async: no threadpool hop on the hot path
@@ -25,18 +20,6 @@ async def serving_run(request: Request) -> LoadedRun:  # async: no threadpool ho
 
 
 ServingRun = Annotated[LoadedRun, Depends(serving_run)]
-
-
-def record_inputs(request: Request, run: LoadedRun, items: list[PredictRequest]) -> None:
-    """Into the traffic-drift window, and into payload capture when it is on: the four contract inputs only
-    (never the extended inputs, nor the unknown fields a client sent)."""
-    inputs = [item.model_dump(include=INPUT_FIELDS) for item in items]
-    state = request.app.state
-    state.traffic.add(inputs)
-    if state.capture is None:
-        return
-    received = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    state.capture.add([{**record, "run_id": run.run_id, "received_at": received} for record in inputs])
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:

@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,8 +119,9 @@ def load_insights(folder: Path, manifest: dict[str, Any]) -> RunInsights | None:
 class ModelStore:
     """Holds the loaded run; `refresh()` follows the registry, keeping the old run if the new one fails."""
 
-    def __init__(self, paths: ProjectPaths) -> None:
+    def __init__(self, paths: ProjectPaths, listener: Callable[["ModelStore"], None] | None = None) -> None:
         self.paths = paths
+        self.listener = listener  # told after every refresh (the metrics publish readiness and the served run)
         self.current: LoadedRun | None = None
         self.status = StoreStatus(problems=["not loaded yet"])
         self.swaps = 0  # times `current` changed
@@ -138,28 +139,35 @@ class ModelStore:
     def refresh(self) -> None:
         with self._lock:
             try:
-                registry = load_registry(self.paths)
-            except RegistryError as exc:
-                self.status = StoreStatus(problems=[str(exc)])
-                return
-            active = registry["active_run_id"]
-            if active is None:
-                self.status = StoreStatus(problems=[f"no active run in {self.paths.model_registry}: run the main job (yts-run)"])
-                return
-            if self.current is not None and self.current.run_id == active:
-                self.status = StoreStatus(active_run_id=active)
-                return
-            try:
-                loaded = load_published_run(self.paths, active)
-            except Exception as exc:  # noqa: BLE001 - any failure keeps the previous run serving
-                kept = f"; still serving {self.current.run_id}" if self.current else ""
-                log.error("cannot load run %s: %s%s", active, exc, kept)
-                self.status = StoreStatus(active_run_id=active, problems=[f"run {active}: {exc}{kept}"])
-                return
-            self.current = loaded
-            self.swaps += 1
+                self._refresh()
+            finally:
+                if self.listener is not None:
+                    self.listener(self)
+
+    def _refresh(self) -> None:
+        try:
+            registry = load_registry(self.paths)
+        except RegistryError as exc:
+            self.status = StoreStatus(problems=[str(exc)])
+            return
+        active = registry["active_run_id"]
+        if active is None:
+            self.status = StoreStatus(problems=[f"no active run in {self.paths.model_registry}: run the main job (yts-run)"])
+            return
+        if self.current is not None and self.current.run_id == active:
             self.status = StoreStatus(active_run_id=active)
-            log.info("serving run %s", active)
+            return
+        try:
+            loaded = load_published_run(self.paths, active)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the previous run serving
+            kept = f"; still serving {self.current.run_id}" if self.current else ""
+            log.error("cannot load run %s: %s%s", active, exc, kept)
+            self.status = StoreStatus(active_run_id=active, problems=[f"run {active}: {exc}{kept}"])
+            return
+        self.current = loaded
+        self.swaps += 1
+        self.status = StoreStatus(active_run_id=active)
+        log.info("serving run %s", active)
 
     def registry_signature(self) -> tuple[int, int] | None:
         try:

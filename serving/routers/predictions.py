@@ -4,21 +4,30 @@ Each row is served by the richest input schema whose inputs it gives in full: `e
 video_views and video_views_last_30_days are all given and the run has extended models, else `contract`. The
 response names it (`input_schema`) and carries the run's prediction intervals (`intervals`, null for a run
 trained without them).
+
+`POST /predict` is the hot path: `PredictFastPath` answers it straight from ASGI, without the framework's routing,
+dependency solving and response validation, and hands FastAPI every request it does not answer, so errors (422,
+400, 413, 503) come from the one place they always did.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from pydantic_core import to_json
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yts_assets.ml.features import CONTRACT_SCHEMA, EXTENDED_SCHEMA
 from yts_assets.ml.models import Predictions
 
 from ..advice import recommend
-from ..dependencies import ServingRun, record_inputs
+from ..dependencies import ServingRun
+from ..observability import Recorder
 from ..schemas import (
     EXTENDED_FIELDS,
     BatchRequest,
@@ -33,6 +42,8 @@ from ..schemas import (
 from ..store import LoadedRun
 
 router = APIRouter(prefix="/predict", tags=["predictions"])
+JSON = "application/json"
+JSON_BYTES = JSON.encode()
 OUTPUT_NAMES = {"subscribers": "predicted_subscribers", "earnings": "predicted_earnings", "growth": "predicted_growth"}
 ALL_EXTENDED = len(EXTENDED_FIELDS)
 
@@ -85,6 +96,12 @@ def interval_rows(run: LoadedRun, predictions: Predictions) -> list[dict[str, ob
             for i in range(count)]
 
 
+def contract_inputs(items: Sequence[Any]) -> list[dict[str, Any]]:
+    """What the traffic window and capture keep of each item: the four contract inputs, never the extended inputs
+    nor unknown fields."""
+    return [{"uploads": i.uploads, "category": i.category, "country": i.country, "age": i.age} for i in items]
+
+
 def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> tuple[list[dict[str, object]], list[list[str]]]:
     """One vectorized call for any number of rows, each by its own schema: (rows with their own warnings,
     unseen inputs per row)."""
@@ -111,19 +128,88 @@ def predict_items(run: LoadedRun, items: Sequence[PredictRequest]) -> tuple[list
     return rows, unknown
 
 
-@router.post("", response_model=PredictResponse)
-async def predict_one(item: PredictRequest, run: ServingRun, request: Request) -> dict[str, object]:
+def predict_one_json(item: PredictRequest, run: LoadedRun, recorder: Recorder) -> bytes:
+    """The body of a /predict answer, recorded: what the route and the fast path both send."""
     [row], unseen = predict_items(run, [item])
-    record_inputs(request, run, [item])
-    request.app.state.metrics.observe("predict", [row], unseen)
-    return {**row, "run_id": run.run_id}
+    recorder.record("predict", run.run_id, contract_inputs([item]), [row], unseen)
+    row["run_id"] = run.run_id
+    return to_json(row, inf_nan_mode="null")  # PredictResponse's order and encoding, without validating it again
+
+
+@router.post("", response_model=PredictResponse)
+async def predict_one(item: PredictRequest, run: ServingRun, request: Request) -> Response:
+    return Response(predict_one_json(item, run, request.app.state.recorder), media_type=JSON)
+
+
+class PredictFastPath:
+    """Pure ASGI, inside the app-wide middleware (metrics, body limit): answers `POST /predict` with
+    `content-type: application/json` as the route above would, validating the body the way FastAPI does
+    (`json.loads`, then PredictRequest in Python mode), and passes everything else on to FastAPI untouched: other
+    requests, other content types, a body that does not parse or validate (replayed), no run loaded."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app, self.state = app, state
+        self.route = next(route for route in router.routes if getattr(route, "path", None) == "/predict"
+                          and "POST" in getattr(route, "methods", ()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        run = self.state.store.current
+        if run is None or not any(name == b"content-type" and value == b"application/json"
+                                  for name, value in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            try:
+                message = await receive()
+            except HTTPException as limit:  # over the body limit: FastAPI answers it, as for any route
+                await self.app(scope, replay(chunks, receive, limit), send)
+                return
+            if message["type"] != "http.request":  # the client left: FastAPI sees what it would have seen
+                await self.app(scope, replay(chunks, receive, message), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            item = PredictRequest.model_validate(json.loads(body))
+        except Exception:  # noqa: BLE001 - any refusal (not JSON, too deep, invalid) is FastAPI's to word
+            await self.app(scope, replay([body], receive), send)
+            return
+        scope["route"] = self.route  # the metrics label the template, as for a routed request
+        content = predict_one_json(item, run, self.state.recorder)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(content)).encode()), (b"content-type", JSON_BYTES)]})
+        await send({"type": "http.response.body", "body": content})
+
+
+def replay(chunks: list[bytes], receive: Receive, then: Message | Exception | None = None) -> Receive:
+    """A receive that gives the body read so far again, then `then` (a message to give, an exception to raise),
+    then the real receive."""
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": then is not None}]
+
+    async def replayed() -> Message:
+        nonlocal then
+        if pending:
+            return pending.pop()
+        if then is not None:
+            follow, then = then, None
+            if isinstance(follow, Exception):
+                raise follow
+            return follow
+        return await receive()
+
+    return replayed
 
 
 @router.post("/batch", response_model=BatchResponse)
 async def predict_batch(body: BatchRequest, run: ServingRun, request: Request) -> dict[str, object]:
     rows, unseen = predict_items(run, body.items)
-    record_inputs(request, run, body.items)
-    request.app.state.metrics.observe("batch", rows, unseen)
+    request.app.state.recorder.record("batch", run.run_id, contract_inputs(body.items), rows, unseen)
     schemas = [r["input_schema"] for r in rows]
     summary: dict[str, object] = {"count": len(rows), "with_warnings": sum(1 for r in rows if r["warnings"]),
                                   "by_input_schema": {s: schemas.count(s) for s in (CONTRACT_SCHEMA, EXTENDED_SCHEMA)}}
@@ -154,7 +240,7 @@ async def predict_simulate(body: SimulateRequest, run: ServingRun, request: Requ
                     **{name: {"lower": float(predictions.lower[t].min()), "upper": float(predictions.upper[t].max())}
                        for t, name in OUTPUT_NAMES.items()}}
     metrics = request.app.state.metrics
-    metrics.predictions.labels("simulate").inc(count)  # a sweep, not traffic: no values observed
+    metrics.by_endpoint["simulate"].inc(count)  # a sweep, not traffic: no values observed
     metrics.by_schema[predictions.schemas[0]].inc(count)
     unknown = model.unknown_inputs(features[:1], extended_rows[:1] if extended_rows is not None else None)[0]
     return {"run_id": run.run_id, "input": body.echo(), "points": points,
@@ -169,7 +255,6 @@ async def predict_simulate(body: SimulateRequest, run: ServingRun, request: Requ
 @router.post("/recommendation", response_model=RecommendationResponse)
 async def predict_recommendation(item: PredictRequest, run: ServingRun, request: Request) -> dict[str, object]:
     [row], [unseen] = predict_items(run, [item])
-    record_inputs(request, run, [item])
-    request.app.state.metrics.observe("recommendation", [row], [unseen])
+    request.app.state.recorder.record("recommendation", run.run_id, contract_inputs([item]), [row], [unseen])
     prediction = {name: row[name] for name in OUTPUT_NAMES.values()}
     return {**row, "run_id": run.run_id, "prediction": prediction, **recommend(run, item, prediction, unseen)}

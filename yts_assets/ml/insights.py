@@ -80,7 +80,8 @@ def _sorted_by_total(table: pd.DataFrame, key: str) -> pd.DataFrame:
 def country_metrics(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """One row per country: channel count, summed subscribers and yearly earnings, mean growth, the dominant
     category (by summed subscribers), its abbreviation and coordinates; by total subscribers, descending."""
-    known = frame[frame["country"].notna()]
+    columns = ["country", "category", SUBSCRIBERS, EARNINGS, GROWTH, "abbreviation", "latitude", "longitude"]
+    known = frame.loc[frame["country"].notna(), columns]  # only the columns used: no copy of the whole table
     grouped = known.groupby("country", observed=True)
     table = pd.DataFrame({
         "channel_count": grouped.size(),
@@ -99,7 +100,8 @@ def country_metrics(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def category_performance(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """One row per category (every category; the API keeps the first top_n), by total subscribers, descending."""
-    grouped = frame[frame["category"].notna()].groupby("category", observed=True)
+    grouped = frame.loc[frame["category"].notna(), ["category", SUBSCRIBERS, EARNINGS, GROWTH]].groupby(
+        "category", observed=True)
     table = pd.DataFrame({
         "channel_count": grouped.size(),
         "avg_subscribers": grouped[SUBSCRIBERS].mean(),
@@ -123,7 +125,9 @@ def upload_bucket(uploads: pd.Series) -> pd.Series:
 
 def upload_growth_buckets(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Every bucket, in order (an empty one has channel_count 0 and None means)."""
-    grouped = frame.assign(upload_bucket=upload_bucket(frame["uploads"])).groupby("upload_bucket", observed=False)
+    table = pd.DataFrame({"upload_bucket": upload_bucket(frame["uploads"]), GROWTH: frame[GROWTH],
+                          EARNINGS: frame[EARNINGS], SUBSCRIBERS: frame[SUBSCRIBERS]})
+    grouped = table.groupby("upload_bucket", observed=False)
     table = pd.DataFrame({
         "channel_count": grouped.size(),
         "avg_growth": grouped[GROWTH].mean(),

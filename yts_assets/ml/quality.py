@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 from ..core.files import sha256_file
 from ..core.registry import ServingBaseline
 from .dataset import RAW_COLUMNS, YOUTUBE_FOUNDED_YEAR
-from .drift import drift_report
+from .drift import drift_summary
 from .features import MODEL_INPUTS, TARGETS
 from .policy import DriftThresholds, QualityLimits
 from .vocabulary import CATEGORIES, COUNTRIES
@@ -44,8 +45,28 @@ NON_NEGATIVE_COLUMNS = (
 )
 
 
-def raw_schema(raw: pd.DataFrame) -> CheckOutcome:
-    present = list(raw.columns)
+@dataclass(frozen=True)
+class ChannelDuplicates:
+    """What no_duplicate_channels reports on: computed where the raw data is read, and recorded (see ml/source.py)."""
+
+    duplicate_rows: int  # rows whose channel (Youtuber, trimmed, case-insensitive) appeared on an earlier row
+    channels: int  # channels that appear more than once
+    examples: list[str]  # up to 20 of their names as written, sorted
+
+    @classmethod
+    def of(cls, raw: pd.DataFrame) -> ChannelDuplicates:
+        names = pd.Series([name.strip().casefold() for name in raw["Youtuber"].astype(str).tolist()], dtype=object)
+        repeated = names.duplicated(keep=False).to_numpy()
+        return cls(duplicate_rows=int(names.duplicated().sum()), channels=int(names[repeated].nunique()),
+                   examples=sorted(raw.loc[repeated, "Youtuber"].astype(str).unique())[:20])
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def raw_schema(raw: pd.DataFrame | Sequence[str]) -> CheckOutcome:
+    """`raw`: the raw frame, or its column names."""
+    present = [str(c) for c in (raw.columns if isinstance(raw, pd.DataFrame) else raw)]
     missing = [c for c in RAW_COLUMNS if c not in present]
     unexpected = [c for c in present if c not in RAW_COLUMNS]
     passed = not missing and not unexpected
@@ -59,8 +80,9 @@ def raw_schema(raw: pd.DataFrame) -> CheckOutcome:
     )
 
 
-def row_count(frame: pd.DataFrame, thresholds: QualityLimits) -> CheckOutcome:
-    rows = len(frame)
+def row_count(frame: pd.DataFrame | int, thresholds: QualityLimits) -> CheckOutcome:
+    """`frame`: the frame, or its row count."""
+    rows = frame if isinstance(frame, int) else len(frame)
     passed = thresholds.min_rows <= rows <= thresholds.max_rows
     return CheckOutcome(
         passed=passed,
@@ -69,15 +91,15 @@ def row_count(frame: pd.DataFrame, thresholds: QualityLimits) -> CheckOutcome:
     )
 
 
-def duplicate_channels(raw: pd.DataFrame) -> CheckOutcome:
-    names = raw["Youtuber"].astype(str).str.strip().str.casefold()
-    duplicated = raw.loc[names.duplicated(keep=False), "Youtuber"].astype(str)
-    extra_rows = int(names.duplicated().sum())
+def duplicate_channels(raw: pd.DataFrame | ChannelDuplicates) -> CheckOutcome:
+    """`raw`: the raw frame, or its ChannelDuplicates."""
+    found = raw if isinstance(raw, ChannelDuplicates) else ChannelDuplicates.of(raw)
+    extra_rows = found.duplicate_rows
     return CheckOutcome(
         passed=extra_rows == 0,
         description="no duplicate channels" if extra_rows == 0 else
-        f"{extra_rows} duplicate rows over {names[names.duplicated(keep=False)].nunique()} channels",
-        metadata={"duplicate_rows": extra_rows, "duplicated_channels": sorted(duplicated.unique())[:20]},
+        f"{extra_rows} duplicate rows over {found.channels} channels",
+        metadata={"duplicate_rows": extra_rows, "duplicated_channels": list(found.examples)},
     )
 
 
@@ -171,8 +193,9 @@ def training_drift(processed: pd.DataFrame, serving: ServingBaseline, thresholds
     if serving.baseline is None:
         return CheckOutcome(True, "no serving run to compare the training data with")
     run_id, baseline = serving.run_id, serving.baseline
-    records = processed[list(MODEL_INPUTS)].to_dict("records")
-    summary = drift_report(records, baseline, thresholds)["summary"]
+    names = list(MODEL_INPUTS)  # records built lazily, column by column: no per-row frame access, no per-row detail
+    records = (dict(zip(names, row)) for row in zip(*(processed[name].tolist() for name in names)))
+    summary = drift_summary(records, baseline, thresholds)
     worst = max(summary["psi"].values(), default=0.0)
     blocks = worst > thresholds.max_training_psi
     drifted = summary["drifted_features"]

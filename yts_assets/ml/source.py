@@ -13,6 +13,7 @@ from ..core.files import read_json, sha256_bytes, sha256_file, write_bytes, writ
 from ..core.paths import ProjectPaths
 from .dataset import DatasetError, RawDataset, load_raw
 from .demo import demo_csv_bytes
+from .reports import raw_profile
 
 SourceKind = Literal["real", "demo"]
 SourceMode = Literal["auto", "real", "demo"]
@@ -114,17 +115,48 @@ def record_source(paths: ProjectPaths, raw: RawDataset, kind: SourceKind) -> Raw
     return source
 
 
-def load_recorded_source(paths: ProjectPaths) -> tuple[RawDataset, RawSource]:
-    """Re-read the file raw_youtube_stats recorded, and refuse it if its bytes changed since."""
+def raw_profile_path(paths: ProjectPaths) -> Path:
+    return paths.raw_source.with_name("raw_profile.json")
+
+
+def record_raw_profile(paths: ProjectPaths, raw: RawDataset) -> dict[str, object]:
+    """What the raw checks and the quality report need of the raw frame (ml/reports.py: raw_profile), recorded by
+    raw_youtube_stats beside raw_source.json so that they need not read and parse the CSV again."""
+    profile = {"sha256": raw.sha256, **raw_profile(raw.frame)}
+    write_json(raw_profile_path(paths), profile)
+    return profile
+
+
+def recorded_raw_profile(paths: ProjectPaths) -> dict[str, object]:
+    """The raw profile raw_youtube_stats recorded for the data it recorded; computed from a verified re-read of that
+    data when there is none (raw_youtube_stats materialized by an earlier version) or it describes other bytes."""
+    source = recorded_source(paths)
+    target = raw_profile_path(paths)
+    if target.is_file():
+        profile = read_json(target)
+        if profile.get("sha256") == source.sha256:
+            return profile
+    raw, _ = load_recorded_source(paths)
+    return {"sha256": raw.sha256, **raw_profile(raw.frame)}
+
+
+def recorded_source(paths: ProjectPaths) -> RawSource:
+    """What raw_youtube_stats recorded, without reading the data."""
     if not paths.raw_source.is_file():
         raise DatasetError(f"{paths.raw_source} is missing: materialize raw_youtube_stats first.")
     record = read_json(paths.raw_source)
-    source = RawSource(kind=record["kind"], path=Path(record["path"]), sha256=record["sha256"],
-                       encoding=record["encoding"], rows=record["rows"], columns=record["columns"])
-    raw = load_raw(source.path)
-    if raw.sha256 != source.sha256:
+    return RawSource(kind=record["kind"], path=Path(record["path"]), sha256=record["sha256"],
+                     encoding=record["encoding"], rows=record["rows"], columns=record["columns"])
+
+
+def load_recorded_source(paths: ProjectPaths) -> tuple[RawDataset, RawSource]:
+    """Re-read the file raw_youtube_stats recorded, and refuse it if its bytes changed since."""
+    source = recorded_source(paths)
+    data = source.path.read_bytes()
+    sha256 = sha256_bytes(data)  # checked before parsing: the bytes parsed are the bytes hashed
+    if sha256 != source.sha256:
         raise DatasetError(
-            f"{source.path} changed after raw_youtube_stats read it (sha256 {raw.sha256[:12]} != "
+            f"{source.path} changed after raw_youtube_stats read it (sha256 {sha256[:12]} != "
             f"{source.sha256[:12]}). Rematerialize raw_youtube_stats."
         )
-    return raw, source
+    return load_raw(source.path, data, sha256), source

@@ -10,7 +10,8 @@ from ...metadata import file_metadata, png_markdown
 from ...ml.dataset import read_processed
 from ...ml.insights import PROCESSED_SAMPLE_ROWS, RAW_SAMPLE_ROWS, country_metrics, insights_json
 from ...ml.insights import channel_insights as build_insights
-from ...ml.maps import MAPS, channel_maps as build_maps
+from ...ml.maps import MAPS
+from ...ml.maps import channel_maps as build_maps
 from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 

@@ -11,14 +11,28 @@ from dagster import (
     observable_source_asset,
 )
 
-from ...core.files import write_csv, write_json
+from ...core.files import sha256_bytes, write_csv, write_json
 from ...lineage import input_paths, output_paths
 from ...metadata import file_metadata, table_metadata
-from ...ml.dataset import process, read_processed
+from ...ml.dataset import (
+    parse_processed,
+    process,
+    read_processed,
+    record_transformations,
+    recorded_transformations,
+)
 from ...ml.features import feature_snapshot as build_feature_snapshot
 from ...ml.reports import data_quality_report as build_quality_report
 from ...ml.reports import training_baseline as build_training_baseline
-from ...ml.source import data_version, load_recorded_source, read_source, record_source
+from ...ml.source import (
+    data_version,
+    load_recorded_source,
+    read_source,
+    record_raw_profile,
+    record_source,
+    recorded_raw_profile,
+    recorded_source,
+)
 from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 
@@ -55,6 +69,7 @@ def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> 
     paths = output_paths(context, settings)
     raw, kind = read_source(paths, settings.data_source)
     source = record_source(paths, raw, kind)
+    record_raw_profile(paths, raw)  # what raw_data_checks and data_quality_report use: they do not read the CSV
     context.log.info(f"data source: {kind} ({raw.path})")
     return MaterializeResult(
         metadata={
@@ -81,9 +96,11 @@ def raw_youtube_stats(context: AssetExecutionContext, settings: YtsSettings) -> 
 )
 def processed_channels(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    raw, _ = load_recorded_source(input_paths(context, settings, "raw_youtube_stats"))
+    raw, _ = load_recorded_source(input_paths(context, settings, "raw_youtube_stats"))  # re-read, hash verified
     processed = process(raw.frame, settings.reference_year)
+    del raw
     digest = write_csv(paths.processed_csv, processed.frame)
+    record_transformations(paths.processed_csv, digest, processed.transformations)  # for data_quality_report
     for step in processed.transformations:
         context.log.info(step)
     return MaterializeResult(
@@ -121,10 +138,15 @@ def feature_snapshot(context: AssetExecutionContext, settings: YtsSettings) -> M
 )
 def data_quality_report(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    raw, source = load_recorded_source(input_paths(context, settings, "raw_youtube_stats"))
-    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
-    transformations = process(raw.frame, settings.reference_year).transformations
-    report = build_quality_report(raw.frame, processed, transformations, source.as_dict())
+    raw_paths = input_paths(context, settings, "raw_youtube_stats")
+    source, raw_profile = recorded_source(raw_paths), recorded_raw_profile(raw_paths)  # recorded, not re-read
+    processed_csv = input_paths(context, settings, "processed_channels").processed_csv
+    data = processed_csv.read_bytes()
+    transformations = recorded_transformations(processed_csv, sha256_bytes(data))
+    if transformations is None:  # processed_channels by an earlier version: its transformations, as it applied them
+        raw, _ = load_recorded_source(raw_paths)
+        transformations = process(raw.frame, settings.reference_year).transformations
+    report = build_quality_report(raw_profile, parse_processed(data), transformations, source.as_dict())
     digest = write_json(paths.data_quality_report, report)
     worst = sorted(report["processed"]["missing_pct"].items(), key=lambda item: -item[1])[:8]
     return MaterializeResult(metadata={

@@ -13,7 +13,7 @@ from ...metadata import check_result
 from ...ml import quality
 from ...ml.dataset import YOUTUBE_FOUNDED_YEAR, read_processed
 from ...ml.policy import QualityLimits
-from ...ml.source import load_recorded_source
+from ...ml.source import recorded_raw_profile
 from ...resources import GatePolicyResource, YtsSettings
 
 DEFAULTS = QualityLimits()
@@ -29,11 +29,13 @@ DEFAULTS = QualityLimits()
 ])
 def raw_data_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
                     gate_policy: GatePolicyResource) -> Iterator[AssetCheckResult]:
-    raw = load_recorded_source(input_paths(context, settings, "raw_youtube_stats"))[0].frame
+    # what raw_youtube_stats recorded of the bytes it hashed and parsed: the CSV is not read again
+    profile = recorded_raw_profile(input_paths(context, settings, "raw_youtube_stats"))
     limits = gate_policy.policy().quality
-    yield check_result(context, "raw_schema_matches", quality.raw_schema(raw))
-    yield check_result(context, "row_count_in_bounds", quality.row_count(raw, limits))
-    yield check_result(context, "no_duplicate_channels", quality.duplicate_channels(raw))
+    yield check_result(context, "raw_schema_matches", quality.raw_schema(profile["columns"]))
+    yield check_result(context, "row_count_in_bounds", quality.row_count(profile["rows"], limits))
+    yield check_result(context, "no_duplicate_channels",
+                       quality.duplicate_channels(quality.ChannelDuplicates(**profile["channel_duplicates"])))
 
 
 @multi_asset_check(specs=[
