@@ -87,7 +87,6 @@ class ServiceMetrics:
         self.latency = Histogram("http_request_latency_seconds", "HTTP request latency by route template",
                                  ["path", "method"], buckets=LATENCY_BUCKETS, registry=own)
         predictions = Counter("yts_predictions_total", "Rows predicted, by endpoint", ["endpoint"], registry=own)
-        self.predictions = predictions
         self.by_endpoint = {endpoint: predictions.labels(endpoint) for endpoint in ENDPOINTS}
         predicted = Histogram("yts_predicted_value", "Predicted values in raw units, by target (its _count is the "
                               "predictions per target)", ["target"], buckets=PREDICTED_BUCKETS, registry=own)

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving.app import create_app
 from serving.errors import MAX_BODY_BYTES
 from serving.routers.predictions import PredictFastPath
+from serving.schemas import BatchResponse, PredictResponse
 from tests.test_serving import ITEM, make_config
 from yts_assets.core.paths import ProjectPaths
 
@@ -181,3 +182,13 @@ def test_the_fast_path_hands_on_what_it_does_not_answer_intact(client, app):
     assert call(fast, "/predict", [b'{"uploads"', limit])[0] == 299
     assert downstream.calls == [("/predict/batch", body), ("/predict", body), ("/predict", b'{"uploads": "many"}'),
                                 ("/predict", b'{"age": 1}'), ("/predict", limit)]
+
+
+def test_answers_sent_without_validation_are_what_their_response_models_would_send(client):
+    """/predict and /predict/batch send prepared JSON (their response_model documents it): it must parse as that
+    model and re-serialize to the same bytes: same fields, order and encoding."""
+    for body in BODIES:
+        content = client.post("/predict", json=body).content
+        assert PredictResponse.model_validate_json(content).model_dump_json().encode() == content
+    content = client.post("/predict/batch", json={"items": BODIES, "extra": 1}).content
+    assert BatchResponse.model_validate_json(content).model_dump_json().encode() == content

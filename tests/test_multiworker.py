@@ -130,17 +130,22 @@ def test_metrics_are_exact_across_worker_processes(server, trained, tmp_path):
     with serve(server, paths, parent) as (port, process):
         folder = parent / f"{multiprocess.SERVER_PREFIX}{process.pid}"
         assert (folder / multiprocess.MARKER).is_file()
-        statuses = predict_many(port, REQUESTS)
-        assert statuses == [200] * REQUESTS
-        metrics = assert_exact(port, REQUESTS)
+        sent = 0
+        while sent < REQUESTS or len([pid for pid, n in per_worker(folder, PREDICT_OK).items() if n]) < 2:
+            assert sent < 20 * REQUESTS, f"one worker took every connection: {per_worker(folder, PREDICT_OK)}"
+            batch = REQUESTS if sent == 0 else 100  # the kernel hands connections out: usually both at once
+            assert predict_many(port, batch) == [200] * batch
+            sent += batch
+        metrics = assert_exact(port, sent)
         assert metrics[("yts_serving_run_info", (("data_sha256", metrics_label(metrics, "data_sha256")),
                                                  ("run_id", trained["b"]),
                                                  ("trained_at", metrics_label(metrics, "trained_at"))))] == 1
         served = per_worker(folder, PREDICT_OK)
-        assert len(served) == 2 and all(served.values()) and sum(served.values()) == REQUESTS, served
+        assert len(served) == 2 and all(served.values()) and sum(served.values()) == sent, served
         # Drift over the inputs of both workers (each publishes its window every second); capture of both.
-        wait_for(lambda: scrape(port).get(("yts_traffic_drift_records", ())) == REQUESTS, 15, "merged traffic windows")
-        wait_for(lambda: scrape(port).get(("yts_capture_written_records_total", ())) == REQUESTS, 15, "capture")
+        window = min(sent, 1_000)
+        wait_for(lambda: scrape(port).get(("yts_traffic_drift_records", ())) == window, 15, "merged traffic windows")
+        wait_for(lambda: scrape(port).get(("yts_capture_written_records_total", ())) == sent, 15, "capture")
         assert scrape(port)[("yts_registry_swaps_total", ())] == 2  # each worker loaded the run once
 
         # A worker dies: its counts stay, its live gauges go, its replacement loads the run and is counted too.
@@ -149,16 +154,16 @@ def test_metrics_are_exact_across_worker_processes(server, trained, tmp_path):
         wait_for(lambda: len(per_worker(folder, PREDICT_OK)) == 3, 60, "a replacement worker")
         wait_for(lambda: scrape(port)[("yts_registry_swaps_total", ())] == 3, 60, "the replacement's run")
         wait_for(lambda: not list(folder.glob(f"gauge_live*_{dead}.db")), 15, "the dead worker's live gauges gone")
-        assert_exact(port, REQUESTS)
+        assert_exact(port, sent)
         assert predict_many(port, 20) == [200] * 20
-        assert_exact(port, REQUESTS + 20, scrapes=4)
+        assert_exact(port, sent + 20, scrapes=4)
         lint = subprocess.run([shutil.which("promtool") or "promtool", "check", "metrics"], capture_output=True,
                               text=True, input=request(port, "GET", "/metrics")[2].decode(), timeout=30)
         assert lint.returncode == 0, lint.stdout + lint.stderr
     # Every worker writes its own batches, named by its pid; the killed worker's last batch stays a .part file.
     batches = list((root / "incoming").glob("capture-*.jsonl")) + list((root / "incoming").glob(".capture-*.part"))
     assert len({re.search(r"-(\d+)\.jsonl", path.name).group(1) for path in batches}) >= 2, batches
-    assert sum(len(path.read_text().splitlines()) for path in batches) == REQUESTS + 20
+    assert sum(len(path.read_text().splitlines()) for path in batches) == sent + 20
     if server == "gunicorn":
         assert not folder.exists()  # on_exit removes it; uvicorn's is removed when the next server starts
 

@@ -99,7 +99,16 @@ class FeatureEncoder:
                       video_views: Iterable[float | None] | None = None,
                       video_views_last_30_days: Iterable[float | None] | None = None) -> np.ndarray:
         """The ENCODED_FEATURES matrix; the optional inputs are NaN where not given (None or left out)."""
-        uploads_array = np.asarray(list(uploads), dtype=float)
+        uploads = list(uploads)
+        if len(uploads) == 1:  # a request: one row built from Python values, not seven column arrays
+            [upload], [years] = uploads, list(age)
+            return np.array([[np.log1p(max(np.nan if upload is None else float(upload), 0.0)), years,
+                              *_codes(category, self._category_codes), *_codes(country, self._country_codes),
+                              np.nan if channel_type is None else _codes(channel_type, self._channel_type_codes)[0],
+                              np.nan if video_views is None else _log_counts(video_views)[0],
+                              np.nan if video_views_last_30_days is None else _log_counts(video_views_last_30_days)[0]]],
+                            dtype=float)
+        uploads_array = np.asarray(uploads, dtype=float)
         rows = uploads_array.size
         if rows == 0:
             return np.empty((0, len(ENCODED_FEATURES)))
@@ -264,17 +273,36 @@ class TreeEnsembles:
             depth=int(flat["depth"][leaf].max()) if leaf.any() else 0,
         )
 
+    @cached_property
+    def _walk(self) -> tuple[np.ndarray, ...]:
+        """The node arrays for `predict`'s descent: node i's entries sit at 2i and 2i+1, and `children[2i + went_left]`
+        is 2 x (the child), so a level is one `take` per array and no `where`."""
+        children = np.empty(2 * len(self.left), dtype=np.intp)
+        children[0::2], children[1::2] = 2 * self.right, 2 * self.left
+        return (np.repeat(self.feature, 2), np.repeat(self.threshold, 2), np.repeat(self.missing_left, 2), children,
+                np.repeat(self.value, 2), (2 * self.roots).astype(np.intp))
+
     def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Raw (untransformed) predictions of every model for the rows of `features`."""
         rows = np.asarray(features, dtype=float)
-        node = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
-        row_index = np.arange(len(rows))[:, None]
+        count, width = rows.shape
+        if count == 0 or not len(self.roots):
+            return {name: np.full(count, self.baseline[i]) for i, name in enumerate(self.names)}
+        feature, threshold, missing_left, children, value, roots = self._walk
+        flat = np.ascontiguousarray(rows).ravel()
+        node = np.tile(roots, count)  # row r's trees at r*T..(r+1)*T-1
+        offset = np.repeat(np.arange(count, dtype=np.intp) * width, len(roots)) if count > 1 else None
+        missing = bool(np.isnan(flat).any())
         for _ in range(self.depth):
-            x = rows[row_index, self.feature[node]]
-            go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
-            node = np.where(go_left, self.left[node], self.right[node])
-        sums = np.add.reduceat(self.value[node], self.first_tree, axis=1) if len(self.roots) else np.zeros(
-            (len(rows), len(self.names)))
+            column = feature.take(node)
+            if offset is not None:
+                column += offset
+            x = flat.take(column)
+            left = x <= threshold.take(node)  # False for NaN ...
+            if missing:
+                left |= np.isnan(x) & missing_left.take(node)  # ... which goes where the node sends missing values
+            node = children.take(node + left)
+        sums = np.add.reduceat(value.take(node).reshape(count, -1), self.first_tree, axis=1)
         return {name: self.baseline[i] + sums[:, i] for i, name in enumerate(self.names)}
 
 
@@ -355,8 +383,29 @@ class SupervisedModel(_SavedModel):
 
     def predict_rows(self, features: np.ndarray, extended_rows: np.ndarray | None = None) -> Predictions:
         """Every row by the richest schema it gives all inputs for (`extended_rows`), with intervals."""
-        use_extended = (np.zeros(len(features), dtype=bool) if extended_rows is None or EXTENDED_SCHEMA not in self.regressors
-                        else np.asarray(extended_rows, dtype=bool))
+        schema = CONTRACT_SCHEMA
+        if extended_rows is not None and EXTENDED_SCHEMA in self.regressors:
+            extended = np.asarray(extended_rows, dtype=bool)
+            if extended.all():
+                schema = EXTENDED_SCHEMA
+            elif extended.any():
+                return self._predict_mixed_rows(features, extended)
+        return self._predict_schema_rows(features, schema)
+
+    def _predict_schema_rows(self, features: np.ndarray, schema: str) -> Predictions:
+        """Every row by one schema (a request's usual case): the targets stacked, a handful of numpy calls."""
+        logs = self.predict_log(features, schema)
+        stacked = np.array([logs[target] for target in TARGETS])
+        values = dict(zip(TARGETS, np.expm1(stacked)))
+        schemas = [schema] * len(features)
+        if not self.intervals:
+            return Predictions(values, None, None, schemas)
+        widths = np.array([[self.intervals.get(schema, {}).get(target, np.nan)] for target in TARGETS])
+        lower = np.maximum(np.expm1(stacked - widths), 0.0)
+        return Predictions(values, dict(zip(TARGETS, lower)), dict(zip(TARGETS, np.expm1(stacked + widths))), schemas)
+
+    def _predict_mixed_rows(self, features: np.ndarray, use_extended: np.ndarray) -> Predictions:
+        """Rows by the contract models and rows by the extended ones, in one answer."""
         groups = [(s, m) for s, m in ((CONTRACT_SCHEMA, ~use_extended), (EXTENDED_SCHEMA, use_extended)) if m.any()]
         logs = {target: np.empty(len(features)) for target in TARGETS}
         widths = {target: np.empty(len(features)) for target in TARGETS}
