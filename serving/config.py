@@ -10,17 +10,8 @@ from pathlib import Path
 from yts_assets.core import config
 from yts_assets.core.paths import ProjectPaths
 
-# Declared here until yts_assets/core/config.py declares them (same names, meanings and defaults).
-MULTIPROC_DIR: config.Variable[Path] = getattr(config, "PROMETHEUS_MULTIPROC_DIR", None) or config.Variable(
-    "PROMETHEUS_MULTIPROC_DIR", config.parse_path, None,
-    "prometheus-client's folder of per-process metric files, for an API in several worker processes; "
-    "deploy/gunicorn.conf.py sets it, and so does yts in each `uvicorn --workers` worker. Set it yourself only for a "
-    "folder you empty before the server starts", "unset: yts chooses (one process: metrics in memory)")
-MULTIPROC_PARENT: config.Variable[Path] = getattr(config, "PROMETHEUS_MULTIPROC_PARENT", None) or config.Variable(
-    "YTS_PROMETHEUS_MULTIPROC_DIR", config.parse_path, None,
-    "where an API in several worker processes keeps its Prometheus metric files: one `yts-prometheus-<server pid>` "
-    "folder per server, emptied when the server starts; folders of servers that are gone are removed",
-    "the system temp folder")
+MULTIPROC_DIR = config.PROMETHEUS_MULTIPROC_DIR
+MULTIPROC_PARENT = config.PROMETHEUS_MULTIPROC_PARENT
 
 SERVER_PREFIX = "yts-prometheus-"  # a server's folder of metric files: <parent>/yts-prometheus-<server pid>
 

@@ -12,15 +12,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from typing import TYPE_CHECKING
 
 from ..core import config
 from ..core.files import read_json
 from ..core.paths import ProjectPaths
 from ..core.registry import RegistryError, find_run, load_registry, recover, registry_lock
+from ..ml import workers
 from ..ml.features import TARGETS
 from ..ml.source import SourceMode, describe_source
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 FALLBACK_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
@@ -53,6 +56,8 @@ def process_alive(pid: int) -> bool:
 
 def fail_interrupted_runs(instance: DagsterInstance) -> list[str]:
     """yts-run's own runs left STARTED by a process that no longer exists (a kill -9): mark them failed."""
+    from dagster import DagsterRunStatus, RunsFilter
+
     marked = []
     started = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED], tags=LAUNCHER_TAGS))
     for run in started:
@@ -197,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     result, crash, repaired, paths, dagster_home = None, None, [], None, None
     tags = {**LAUNCHER_TAGS, "yts/pid": str(os.getpid()), "yts/host": socket.gethostname()}
     try:
+        if config.WORKERS.get() != 0:  # first: the forkserver imports scikit-learn on another core while Dagster loads
+            workers.start(config.WORKERS.get())
+        from dagster import DagsterInstance
+
         paths = ProjectPaths.from_env()
         dagster_home = ensure_dagster_home(paths)
         from ..definitions import TRAINING_JOB, build_definitions

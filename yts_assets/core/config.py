@@ -30,6 +30,13 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected one of {', '.join(sorted(TRUE_WORDS | FALSE_WORDS))}")
 
 
+def parse_count(text: str) -> int:
+    count = int(text)
+    if count < 0:
+        raise ValueError("expected 0 or more")
+    return count
+
+
 def parse_path(text: str) -> Path:
     return Path(text).expanduser()
 
@@ -103,6 +110,9 @@ DAGSTER_HOME = Variable("DAGSTER_HOME", parse_path, None, "Dagster instance (run
 # Dagster runs
 EXECUTOR = Variable("YTS_EXECUTOR", str, "in_process", "`in_process`, `multiprocess` (one process per step) or "
                     "`celery` (each step a task for dagster-celery workers; needs the `scale` extra)")
+WORKERS = Variable("YTS_WORKERS", parse_count, None, "worker processes `yts-run` fits models, serializes them and "
+                   "draws pictures in (forked by a forkserver); `0` does all of it in the run process",
+                   "the number of cores")
 CELERY_BROKER = Variable("YTS_CELERY_BROKER", str, "redis://127.0.0.1:6379/0",
                          "Celery broker of `YTS_EXECUTOR=celery` (the workers must use the same)")
 CELERY_BACKEND = Variable("YTS_CELERY_BACKEND", str, None, "Celery result backend of `YTS_EXECUTOR=celery`",
@@ -174,6 +184,16 @@ CAPTURE_BUFFER_RECORDS = Variable("YTS_CAPTURE_BUFFER_RECORDS", int, 10_000, "re
 CAPTURE_ROTATE_RECORDS = Variable("YTS_CAPTURE_ROTATE_RECORDS", int, 1_000, "records per captured batch file")
 CAPTURE_ROTATE_SECONDS = Variable("YTS_CAPTURE_ROTATE_SECONDS", float, 60.0, "seconds before a batch file is closed")
 CAPTURE_FLUSH_SECONDS = Variable("YTS_CAPTURE_FLUSH_SECONDS", float, 1.0, "seconds between buffer flushes")
+PROMETHEUS_MULTIPROC_DIR = Variable(
+    "PROMETHEUS_MULTIPROC_DIR", parse_path, None,
+    "prometheus-client's folder of per-process metric files, for an API in several worker processes; "
+    "deploy/gunicorn.conf.py sets it, and so does yts in each `uvicorn --workers` worker. Set it yourself only for a "
+    "folder you empty before the server starts", "unset: yts chooses (one process: metrics in memory)")
+PROMETHEUS_MULTIPROC_PARENT = Variable(
+    "YTS_PROMETHEUS_MULTIPROC_DIR", parse_path, None,
+    "where an API in several worker processes keeps its Prometheus metric files: one `yts-prometheus-<server pid>` "
+    "folder per server, emptied when the server starts; folders of servers that are gone are removed",
+    "the system temp folder")
 
 VARIABLES: tuple[Variable, ...] = tuple(value for value in dict(globals()).values() if isinstance(value, Variable))
 

@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import r2_score
-from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
 from .features import CONTRACT_SCHEMA, TARGETS
@@ -103,6 +101,9 @@ def suggest(trial: Any) -> dict[str, Any]:
 
 
 def inner_cv_score(features: np.ndarray, target: np.ndarray, config: TrainingConfig) -> float:
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold
+
     folds = KFold(n_splits=INNER_FOLDS, shuffle=True, random_state=config.random_seed + 1)
     scores = []
     for train_index, test_index in folds.split(features):

@@ -22,6 +22,7 @@ import importlib.util
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import workers
 from .insights import json_number, json_text
 from .iso3166 import alpha3
 
@@ -410,16 +412,22 @@ _PICTURES: dict[str, bytes] = {}  # content digest -> PNG
 _PICTURES_KEPT = 12
 
 
-def picture(draw: Any, *data: Any) -> bytes:
-    """`draw(*data)`, memoized by the content drawn: a process that materializes the same table again (the
-    test suite retrains the demo data many times) draws each picture once. Rendering text is most of the cost."""
-    encoded = json.dumps([draw.__name__, data], sort_keys=True, default=dataclasses.asdict)
-    key = hashlib.sha256(encoded.encode()).hexdigest()
-    if key not in _PICTURES:
-        while len(_PICTURES) >= _PICTURES_KEPT:
-            _PICTURES.pop(next(iter(_PICTURES)), None)
-        _PICTURES[key] = draw(*data)
-    return _PICTURES[key]
+def draw_pictures(drawings: dict[str, tuple[Any, ...]]) -> Callable[[], dict[str, bytes]]:
+    """Start `draw(*data)` for each `name: (draw, *data)`, in the worker processes when a pool runs (workers.py);
+    returns the function that collects the PNGs by name. Memoized by the content drawn: a process that materializes
+    the same table again (the test suite retrains the demo data many times) draws each picture once."""
+    keys = {name: hashlib.sha256(json.dumps([draw.__name__, data], sort_keys=True, default=dataclasses.asdict)
+                                 .encode()).hexdigest() for name, (draw, *data) in drawings.items()}
+    pending = {name: workers.submit(*drawings[name]) for name, key in keys.items() if key not in _PICTURES}
+
+    def collect() -> dict[str, bytes]:
+        for name, future in pending.items():
+            while len(_PICTURES) >= _PICTURES_KEPT:
+                _PICTURES.pop(next(iter(_PICTURES)), None)
+            _PICTURES[keys[name]] = future.result()
+        return {name: _PICTURES[key] for name, key in keys.items()}
+
+    return collect
 
 
 # --- all three -------------------------------------------------------------------------------------------------
@@ -441,18 +449,20 @@ def channel_maps(frame: pd.DataFrame, countries: list[dict[str, Any]], pictures:
     channels = influence_channels(frame, colors)
     earnings = placed_countries(countries, "total_earnings")
     dominance = placed_countries(countries, "dominant_category")
+    collect = draw_pictures({"influence_map": (influence_png, channels),
+                             "earnings_choropleth": (earnings_png, earnings),
+                             "category_dominance_map": (dominance_png, dominance, colors)}) if pictures else dict
+    pages = {"influence_map": map_html(influence_figure(channels), "influence_map"),
+             "earnings_choropleth": map_html(earnings_figure(earnings), "earnings_choropleth"),
+             "category_dominance_map": map_html(dominance_figure(dominance, colors), "category_dominance_map")}
+    drawn = collect()
     return {
-        "influence_map": ChannelMap(
-            "influence_map", MAPS["influence_map"], map_html(influence_figure(channels), "influence_map"),
-            picture(influence_png, channels) if pictures else None, sum(len(g.names) for g in channels), []),
-        "earnings_choropleth": ChannelMap(
-            "earnings_choropleth", MAPS["earnings_choropleth"],
-            map_html(earnings_figure(earnings), "earnings_choropleth"),
-            picture(earnings_png, earnings) if pictures else None, len(earnings),
-            [c.country for c in earnings if not c.outlined]),
-        "category_dominance_map": ChannelMap(
-            "category_dominance_map", MAPS["category_dominance_map"],
-            map_html(dominance_figure(dominance, colors), "category_dominance_map"),
-            picture(dominance_png, dominance, colors) if pictures else None, len(dominance),
-            [c.country for c in dominance if not c.outlined]),
+        "influence_map": ChannelMap("influence_map", MAPS["influence_map"], pages["influence_map"],
+                                    drawn.get("influence_map"), sum(len(g.names) for g in channels), []),
+        "earnings_choropleth": ChannelMap("earnings_choropleth", MAPS["earnings_choropleth"],
+                                          pages["earnings_choropleth"], drawn.get("earnings_choropleth"),
+                                          len(earnings), [c.country for c in earnings if not c.outlined]),
+        "category_dominance_map": ChannelMap("category_dominance_map", MAPS["category_dominance_map"],
+                                             pages["category_dominance_map"], drawn.get("category_dominance_map"),
+                                             len(dominance), [c.country for c in dominance if not c.outlined]),
     }

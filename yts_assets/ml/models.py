@@ -9,23 +9,24 @@ Loading refuses another kind, format version or untrusted type with a clear mess
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import joblib
 import numpy as np
-import skops.io
-from sklearn.cluster import KMeans
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.preprocessing import StandardScaler
-from skops.io.exceptions import UntrustedTypesFoundException
 
-from ..core.files import atomic_write, sha256_bytes
+from ..core.files import sha256_bytes, write_bytes
+from . import workers
 from .features import CONTRACT_SCHEMA, ENCODED_FEATURES, EXTENDED_INPUTS, EXTENDED_SCHEMA, SCHEMA_FEATURES, TARGETS
+
+if TYPE_CHECKING:  # scikit-learn, skops and joblib are imported where a model is fitted, saved or loaded
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.preprocessing import StandardScaler
 
 PROBE_ROW = {"uploads": 1000.0, "age": 10.0, "category": "Music", "country": "India"}
 PROBE_EXTENDED = {"channel_type": "Music", "video_views": 5e9, "video_views_last_30_days": 5e7}
@@ -151,6 +152,17 @@ def safe_path(joblib_path: Path) -> Path:
     return joblib_path.with_suffix(SAFE_SUFFIX)
 
 
+def _remember(kind: str, digest: str, model: Any) -> None:
+    with _LOADED_LOCK:
+        _LOADED[(kind, digest)] = model
+        while len(_LOADED) > LOADED_CACHE_SIZE:
+            _LOADED.pop(next(iter(_LOADED)))
+
+
+def _serialize(model: "_SavedModel") -> tuple[bytes, bytes]:
+    return model.serialize()
+
+
 class _SavedModel:
     """save/load with a kind and a format version; subclasses are dataclasses."""
 
@@ -161,11 +173,27 @@ class _SavedModel:
     def _state(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
-    def save(self, joblib_path: Path) -> str:
-        """Atomic writes of `<name>.joblib` and `<name>.skops`; returns the sha256 of the .skops file yts loads."""
+    def serialize(self) -> tuple[bytes, bytes]:
+        """(the .joblib bytes, the .skops bytes); the .skops form is loaded back (audited, kind and format checked)
+        before it is returned, so a model is never saved in a form yts cannot load."""
+        import joblib
+        import skops.io
+
         payload = {"kind": self.KIND, "format": self.FORMAT, "state": self._state()}
-        atomic_write(joblib_path, lambda tmp: joblib.dump(payload, tmp, compress=3))
-        return atomic_write(safe_path(joblib_path), lambda tmp: skops.io.dump(payload, tmp))
+        pickled = io.BytesIO()
+        joblib.dump(payload, pickled, compress=3)
+        safe = skops.io.dumps(payload)
+        type(self)._loads_uncached(safe, f"the {self.KIND} model being saved")
+        return pickled.getvalue(), safe
+
+    def save(self, joblib_path: Path) -> str:
+        """Atomic writes of `<name>.joblib` and `<name>.skops` (serialized in a worker process when a pool runs);
+        returns the sha256 of the .skops file yts loads. Later loads of those bytes in this process get `self`."""
+        pickled, safe = workers.submit(_serialize, self).result()
+        write_bytes(joblib_path, pickled)
+        digest = write_bytes(safe_path(joblib_path), safe)
+        _remember(self.KIND, digest, self)
+        return digest
 
     @classmethod
     def _from_state(cls, state: dict[str, Any], version: int) -> Any:
@@ -182,19 +210,19 @@ class _SavedModel:
         """Load from bytes already read (and, by serving, already checked against their sha256).
 
         The same bytes load once per process: models are immutable, and the key is their content hash."""
-        key = (cls.KIND, sha256_bytes(data))
+        digest = sha256_bytes(data)
         with _LOADED_LOCK:
-            cached = _LOADED.get(key)
+            cached = _LOADED.get((cls.KIND, digest))
         if cached is None:
             cached = cls._loads_uncached(data, origin)
-            with _LOADED_LOCK:
-                _LOADED[key] = cached
-                while len(_LOADED) > LOADED_CACHE_SIZE:
-                    _LOADED.pop(next(iter(_LOADED)))
+            _remember(cls.KIND, digest, cached)
         return cached
 
     @classmethod
     def _loads_uncached(cls, data: bytes, origin: str) -> Any:
+        import skops.io
+        from skops.io.exceptions import UntrustedTypesFoundException
+
         path = origin  # named in every message
         try:
             payload = skops.io.loads(data, trusted=TRUSTED_TYPES)  # audits every type before constructing any

@@ -6,18 +6,18 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.inspection import permutation_importance
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
-from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
+from . import workers
 from .features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, SCHEMA_FEATURES, TARGETS
 from .models import FeatureEncoder, SupervisedModel
+
+if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted or scored, not with the code location
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 MIN_CV_FOLDS = 3  # fold k's interval is calibrated on fold k+1 by a model fitted on the others
 PARALLEL_FIT_ROWS = 50_000  # from this many rows a final fit uses every core (OpenMP); below, one is faster
@@ -111,6 +111,8 @@ TUNABLE = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l
 
 def outer_folds(rows: int, config: TrainingConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     """The K folds behind every reported metric; hyperparameter search reuses them, never their test parts."""
+    from sklearn.model_selection import KFold
+
     return list(KFold(n_splits=config.cv_folds, shuffle=True, random_state=config.random_seed).split(np.arange(rows)))
 
 
@@ -126,6 +128,8 @@ def with_params(config: TrainingConfig, params: dict[str, Any] | None) -> Traini
 
 
 def make_regressor(config: TrainingConfig) -> HistGradientBoostingRegressor:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     return HistGradientBoostingRegressor(
         max_iter=config.max_iter,
         learning_rate=config.learning_rate,
@@ -142,6 +146,8 @@ def make_regressor(config: TrainingConfig) -> HistGradientBoostingRegressor:
 
 def regression_metrics(log_actual: np.ndarray, log_predicted: np.ndarray) -> dict[str, float]:
     """MAE, RMSE and R² in log1p space and in raw space."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     actual, predicted = np.expm1(log_actual), np.expm1(log_predicted)
     return {
         "log_mae": float(mean_absolute_error(log_actual, log_predicted)),
@@ -185,6 +191,8 @@ def percentage_error(log_actual: np.ndarray, log_predicted: np.ndarray) -> float
 
 def segment_metrics(target: str, log_actual: np.ndarray, model: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
     """Log R² and median absolute percentage error on the rows whose label is > 0, model beside baseline."""
+    from sklearn.metrics import r2_score
+
     rows = log_actual > 0
 
     def scores(predicted: np.ndarray) -> dict[str, float]:
@@ -197,6 +205,8 @@ def segment_metrics(target: str, log_actual: np.ndarray, model: np.ndarray, base
 def zero_label_metrics(log_actual: np.ndarray, model: np.ndarray, lower: np.ndarray) -> dict[str, Any] | None:
     """How well channels whose label is 0 (zero earners) are recognised: ROC AUC of the prediction as a score
     of 'label > 0', and the share of them whose interval reaches 0."""
+    from sklearn.metrics import roc_auc_score
+
     zero = log_actual <= 0
     if not zero.any() or zero.all():
         return None
@@ -209,6 +219,8 @@ def cross_validate(data: TargetData, schema: str, config: TrainingConfig,
     """K-fold CV of one schema's model beside the constant-median baseline; fold k may use its own tuned
     parameters. Fold k's interval is calibrated on fold k+1, scored by a model fitted on the other folds, so
     no row of fold k calibrates the interval that fold k's coverage is measured on."""
+    from sklearn.metrics import r2_score
+
     features, log_target = data.columns(schema), data.log_target
     folds = outer_folds(len(log_target), config)
     oof_model, oof_baseline = np.empty_like(log_target), np.empty_like(log_target)
@@ -298,7 +310,8 @@ def fit_target(data: TargetData, schema: str, config: TrainingConfig,
         if decision["adopted"]:
             result, refit_config = tuned_result, with_params(config, tuning["refit"])
         result.tuning = decision
-    with threadpool_limits(limits=(os.cpu_count() or 1) if data.rows >= PARALLEL_FIT_ROWS else 1):
+    every_core = data.rows >= PARALLEL_FIT_ROWS and not workers.in_worker()
+    with threadpool_limits(limits=(os.cpu_count() or 1) if every_core else 1):
         model = make_regressor(refit_config).fit(data.columns(schema), data.log_target)
     half_width = conformal_half_width(result.log_actual - result.oof_log_predictions, config.interval_coverage)
     result.interval["half_width_log"] = half_width
@@ -319,9 +332,11 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
     schemas = available_schemas(processed)
     data = {target: TargetData.of(encoder, processed, target) for target in TARGETS}
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
-    # On ~1,000 rows OpenMP thread start-up costs more than it saves; only large final fits use every core.
+    # On ~1,000 rows OpenMP thread start-up costs more than it saves; only large final fits use every core, or the
+    # jobs spread over the worker processes when a pool runs (workers.py).
     with threadpool_limits(limits=1):
-        fitted = [fit_target(data[target], schema, config, (tuned or {}).get(target)) for schema, target in jobs]
+        fitted = workers.run_all(fit_target, [(data[target], schema, config, (tuned or {}).get(target))
+                                              for schema, target in jobs])
     results: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     models: dict[str, dict[str, HistGradientBoostingRegressor]] = {schema: {} for schema in schemas}
     intervals: dict[str, dict[str, float]] = {schema: {} for schema in schemas}
@@ -365,8 +380,9 @@ def score_configuration(processed: pd.DataFrame, config: TrainingConfig, trainin
             for target in TARGETS}
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
     with threadpool_limits(limits=1):
-        scored = [cross_validate(data[target], schema, with_params(base, refit_by_schema.get(schema, {}).get(target)))
-                  for schema, target in jobs]
+        scored = workers.run_all(cross_validate, [
+            (data[target], schema, with_params(base, refit_by_schema.get(schema, {}).get(target)))
+            for schema, target in jobs])
     by_schema: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     for (schema, target), result in zip(jobs, scored):
         by_schema[schema][target] = result
@@ -377,6 +393,8 @@ def permutation_importances(model: HistGradientBoostingRegressor, data: TargetDa
                             config: TrainingConfig) -> dict[str, dict[str, float]]:
     """Drop in log-space R² when one input is shuffled, on the training rows (at most config.importance_max_rows of
     them, sampled), per input of the schema."""
+    from sklearn.inspection import permutation_importance
+
     rows = data.sample(config.importance_max_rows, config.random_seed)
     result = permutation_importance(model, rows.columns(schema), rows.log_target, n_repeats=5,
                                     random_state=config.random_seed, n_jobs=1)

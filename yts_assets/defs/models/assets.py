@@ -13,7 +13,7 @@ from ...core.files import read_json, sha256_file, write_csv, write_json
 from ...core.manifest import code_version
 from ...lineage import input_paths, output_paths, producing_run
 from ...metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
-from ...ml import hpo
+from ...ml import hpo, workers
 from ...ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
 from ...ml.dataset import read_processed
 from ...ml.experiment import log_dataset, log_supervised, model_example
@@ -156,6 +156,9 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
     if study and study.get("searched", True) and not tuned:
         context.log.warning(f"{study_path} was searched on other data or folds: using the default parameters")
     model, results = train_supervised(processed, training, tuned)
+    contract = results[CONTRACT_SCHEMA]
+    plot = workers.submit(predicted_vs_actual_png, {t: (r.log_actual, r.oof_log_predictions)
+                                                    for t, r in contract.items()})  # drawn while the model is saved
     digest = model.save(paths.supervised_bundle)  # the sha256 of supervised_model, the form yts loads
     if tracking.active:
         source = read_json(input_paths(context, settings, "raw_youtube_stats").raw_source)
@@ -168,8 +171,6 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
             context.log.info(f"{schema}/{target}: CV log R² {result.model_metrics['log_r2']:.3f} (baseline "
                              f"{result.baseline_metrics['log_r2']:.3f}), {result.interval['nominal_coverage']:.0%} "
                              f"interval coverage {result.interval['coverage']:.3f} on {result.rows} rows")
-    contract = results[CONTRACT_SCHEMA]
-    plot = predicted_vs_actual_png({t: (r.log_actual, r.oof_log_predictions) for t, r in contract.items()})
     inputs = [c for schema in model.schemas for c in INPUT_SCHEMAS[schema] if c in processed]
     return MaterializeResult(metadata={
         **file_metadata(paths.supervised_model, digest),
@@ -188,7 +189,7 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
         **{f"{s}_log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"])
            for s, by_target in results.items() if s != CONTRACT_SCHEMA for t, r in by_target.items()},
         "note": MetadataValue.text(NEAR_DETERMINISTIC_NOTE),
-        "predicted_vs_actual": png_markdown(plot, "out-of-fold predictions against labels (contract inputs)"),
+        "predicted_vs_actual": png_markdown(plot.result(), "out-of-fold predictions against labels (contract inputs)"),
     })
 
 
@@ -205,12 +206,12 @@ def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfi
     paths = output_paths(context, settings)
     processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
     model, table = train_clustering(processed, resolved(config.model_dump(), ClusteringConfig, CLUSTERING_VARIABLES))
+    plot = workers.submit(clusters_png, np.log1p(table["uploads"].clip(lower=0).to_numpy(float)),
+                          np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
+                          table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")
     digest = model.save(paths.clustering_bundle)
     table_digest = write_csv(paths.clustered_channels, table)
     profiles = pd.DataFrame(model.profile_rows())
-    plot = clusters_png(np.log1p(table["uploads"].clip(lower=0).to_numpy(float)),
-                        np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
-                        table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")
     return MaterializeResult(metadata={
         **file_metadata(paths.clustering_model, digest),
         "joblib_path": MetadataValue.path(str(paths.clustering_bundle)),
@@ -219,7 +220,7 @@ def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfi
         **table_metadata(table),
         "profiles": MetadataValue.md(profiles.to_markdown(index=False, floatfmt=".0f")),
         "dbscan": MetadataValue.json(model.dbscan_summary),
-        "clusters": png_markdown(plot, "KMeans archetypes"),
+        "clusters": png_markdown(plot.result(), "KMeans archetypes"),
     })
 
 

@@ -1,0 +1,140 @@
+"""The worker pool (yts_assets/ml/workers.py): same results as in-process, errors carried back, models saved only in
+a form that loads, and no worker outliving a killed run process."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from yts_assets.core.files import sha256_file
+from yts_assets.ml import models, workers
+from yts_assets.ml.dataset import load_raw, process
+from yts_assets.ml.models import ModelFormatError, SupervisedModel
+from yts_assets.ml.training import TrainingConfig, train_supervised
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fails(message: str) -> None:
+    raise ValueError(message)
+
+
+@pytest.fixture
+def pool():
+    workers.start(2)
+    try:
+        yield
+    finally:
+        workers.stop()
+
+
+@pytest.fixture(scope="module")
+def processed(real_csv):
+    return process(load_raw(real_csv).frame).frame
+
+
+def test_without_a_pool_jobs_run_in_this_process():
+    assert not workers.running()
+    assert workers.run_all(int, [("7",), ("8",)]) == [7, 8]
+    assert workers.submit(os.getpid).result() == os.getpid()
+    with pytest.raises(ValueError, match="inline"):
+        workers.submit(fails, "inline").result()
+
+
+@pytest.mark.slow
+def test_the_pool_runs_jobs_elsewhere_in_order_and_carries_errors_back(pool):
+    pids = set(workers.run_all(_pid_after, [(0.2,), (0.2,), (0.2,), (0.2,)]))
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert workers.run_all(pow, [(2, 3), (3, 2), (10, 0)]) == [8, 9, 1]
+    with pytest.raises(ValueError, match="in a worker"):
+        workers.submit(fails, "in a worker").result()
+    assert workers.run_all(pow, [(2, 2)]) == [4]  # a failed job leaves the pool usable
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@pytest.mark.slow
+def test_training_on_the_pool_equals_training_in_process(processed, pool, tmp_path):
+    config = TrainingConfig(cv_folds=3, max_iter=20)
+    pooled, pooled_results = train_supervised(processed, config)
+    workers.stop()
+    inline, inline_results = train_supervised(processed, config)
+    assert json.dumps(pooled.metrics, sort_keys=True) == json.dumps(inline.metrics, sort_keys=True)
+    assert pooled.feature_importance == inline.feature_importance
+    assert pooled.intervals == inline.intervals
+    features = inline.encode(processed["uploads"], processed["age"], processed["category"], processed["country"])
+    for schema in inline.schemas:
+        for target, values in inline.predict_log(features, schema).items():
+            np.testing.assert_array_equal(pooled.predict_log(features, schema)[target], values)
+        for target, result in inline_results[schema].items():
+            np.testing.assert_array_equal(pooled_results[schema][target].oof_log_predictions,
+                                          result.oof_log_predictions)
+
+
+@pytest.mark.slow
+def test_a_model_saved_through_the_pool_loads_from_its_file(processed, pool, tmp_path):
+    model, _ = train_supervised(processed, TrainingConfig(cv_folds=3, max_iter=10))
+    digest = model.save(tmp_path / "supervised_bundle.joblib")
+    assert SupervisedModel.load(tmp_path / "supervised_bundle.joblib") is model  # this process: no second load
+    models._LOADED.clear()
+    loaded = SupervisedModel.load(tmp_path / "supervised_bundle.skops")  # from the bytes on disk
+    assert loaded is not model and sha256_file(tmp_path / "supervised_bundle.skops") == digest
+    assert loaded.probe() == model.probe()
+
+
+class Unloadable:  # not a type yts trusts: skops writes it, yts refuses to load it
+    pass
+
+
+def test_a_model_that_would_not_load_back_is_never_written(processed, tmp_path):
+    model, _ = train_supervised(processed, TrainingConfig(cv_folds=3, max_iter=5))
+    model = dataclasses.replace(model, config={**model.config, "extra": Unloadable()})
+    target = tmp_path / "supervised_bundle.joblib"
+    with pytest.raises(ModelFormatError, match="types yts does not trust"):
+        model.save(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+KILLED_RUN = """
+import time
+from yts_assets.ml import workers
+from tests.test_workers import _pid_after
+workers.start(2)
+print(" ".join(map(str, set(workers.run_all(_pid_after, [(0.5,), (0.5,)])))), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_workers_exit_when_the_run_process_is_killed():
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in process.stdout.readline().split()]
+        assert pids and all(_alive(pid) for pid in pids)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids), f"workers {pids} outlived the killed run process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,103 @@
+"""CPU-bound work on every core without a process per step: a few worker processes forked by a forkserver.
+
+scikit-learn's fits on request-sized data hold the GIL (threads gain nothing), so the supervised fits, the model
+files' serialization and the metadata pictures run in worker processes when a pool is started. The run process
+never forks itself: it holds OpenMP, BLAS and jemalloc threads, and a forked copy of such a process can deadlock.
+The forkserver is a fresh interpreter that only imports (scikit-learn, skops, matplotlib: ~1.5 s, paid on another
+core while the run process loads the code location) and forks each worker from that quiet state.
+
+`yts-run` starts the pool first thing; anywhere else (tests, the Dagster webserver's runs) `run_all` and `submit`
+run in the calling process, unchanged. Workers exit when the process that started them is gone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+PRELOAD = ("numpy", "pandas", "sklearn.ensemble", "sklearn.inspection", "sklearn.metrics", "sklearn.model_selection",
+           "skops.io", "joblib", "crepes", "matplotlib.figure", "matplotlib.backends.backend_agg",
+           "yts_assets.ml.training", "yts_assets.ml.plots", "yts_assets.ml.maps")
+PARENT_POLL_SECONDS = 0.5
+Result = TypeVar("Result")
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_thread_limits: Any = None  # keeps a worker's BLAS/OpenMP limit alive; set only in a worker
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_SECONDS)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)  # the run process was killed: nothing will collect this worker's results
+        except PermissionError:
+            pass
+
+
+def _initialize_worker(parent_pid: int) -> None:
+    global _thread_limits
+    from threadpoolctl import threadpool_limits
+
+    _thread_limits = threadpool_limits(limits=1)  # the pool is the parallelism; no OpenMP/BLAS threads on top
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="yts-parent-watch", daemon=True).start()
+
+
+def start(workers: int | None = None) -> ProcessPoolExecutor:
+    """Start the forkserver (it imports PRELOAD in the background) and the pool; idempotent."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(PRELOAD))
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()  # returns at once; the server imports on its own core
+            _pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context,
+                                        initializer=_initialize_worker, initargs=(os.getpid(),))
+            atexit.register(stop)
+        return _pool
+
+
+def stop() -> None:
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def running() -> bool:
+    return _pool is not None
+
+
+def in_worker() -> bool:
+    """True in a pool worker: its job gets one core, the pool is the parallelism."""
+    return _thread_limits is not None
+
+
+def submit(function: Callable[..., Result], *args: Any) -> Future[Result]:
+    """`function(*args)` in a worker when the pool runs (collect with .result()), else computed now."""
+    pool = _pool
+    if pool is not None:
+        return pool.submit(function, *args)
+    done: Future[Result] = Future()
+    try:
+        done.set_result(function(*args))
+    except BaseException as exc:  # noqa: BLE001 - raised again by .result(), as the pool would
+        done.set_exception(exc)
+    return done
+
+
+def run_all(function: Callable[..., Result], jobs: Iterable[tuple[Any, ...]]) -> list[Result]:
+    """`function(*job)` for every job, in order: spread over the workers when the pool runs."""
+    futures = [submit(function, *job) for job in jobs]
+    return [future.result() for future in futures]
