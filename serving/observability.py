@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -332,6 +333,50 @@ def capture_line(entry: dict[str, Any] | tuple[float, str, dict[str, Any]]) -> s
     return json.dumps(entry, separators=(",", ":")) + "\n"
 
 
+ORPHAN_PART = re.compile(r"\.capture-\d{8}T\d{12}Z-(\d+)\.jsonl\.part")
+TAIL_BYTES = 1 << 16
+
+
+def recover_orphaned_parts(directory: Path) -> list[Path]:
+    """Close the batches that capture writers on this host left open when they died (kill -9, OOM): each
+    `.capture-*-<pid>.jsonl.part` of a process that no longer exists loses an unfinished last line and becomes the
+    `capture-*.jsonl` its writer would have renamed it to, so its records reach the drift sensor. Symlinks and
+    anything but regular files are left alone; only the file's tail is read."""
+    recovered = []
+    for part in directory.glob(".capture-*.jsonl.part") if directory.is_dir() else []:
+        match = ORPHAN_PART.fullmatch(part.name)
+        if match is None or part.is_symlink() or not part.is_file() or _process_exists(int(match.group(1))):
+            continue
+        with open(part, "rb+") as handle:
+            handle.truncate(_end_of_last_line(handle))
+        os.replace(part, part.with_name(part.name.removeprefix(".").removesuffix(".part")))
+        recovered.append(part)
+    return recovered
+
+
+def _end_of_last_line(handle: Any) -> int:
+    """The offset just past the file's last newline (0 without one), read backwards in TAIL_BYTES steps."""
+    end = handle.seek(0, os.SEEK_END)
+    while end > 0:
+        start = max(0, end - TAIL_BYTES)
+        handle.seek(start)
+        newline = handle.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class PayloadCapture:
     def __init__(self, directory: Path, *, max_buffer: int, rotate_records: int, rotate_seconds: float,
                  flush_seconds: float, counters: CaptureCounters | None = None) -> None:
@@ -431,6 +476,12 @@ class PayloadCapture:
         os.replace(part, part.with_name(part.name.removeprefix(".").removesuffix(".part")))
 
     def start(self) -> None:
+        try:
+            for part in recover_orphaned_parts(self.directory):
+                log.warning("payload capture: closed %s, left open by a writer that is gone", part.name)
+        except OSError as exc:
+            log.error("payload capture: could not close batches left open in %s: %s", self.directory, exc)
+
         def run() -> None:
             while not self._stop.is_set():
                 self._wake.wait(self.flush_seconds)

@@ -160,7 +160,8 @@ def test_metrics_are_exact_across_worker_processes(server, trained, tmp_path):
         lint = subprocess.run([shutil.which("promtool") or "promtool", "check", "metrics"], capture_output=True,
                               text=True, input=request(port, "GET", "/metrics")[2].decode(), timeout=30)
         assert lint.returncode == 0, lint.stdout + lint.stderr
-    # Every worker writes its own batches, named by its pid; the killed worker's last batch stays a .part file.
+    # Every worker writes its own batches, named by its pid; the killed worker's open batch is closed by its
+    # replacement.
     batches = list((root / "incoming").glob("capture-*.jsonl")) + list((root / "incoming").glob(".capture-*.part"))
     assert len({re.search(r"-(\d+)\.jsonl", path.name).group(1) for path in batches}) >= 2, batches
     assert sum(len(path.read_text().splitlines()) for path in batches) == sent + 20

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -431,3 +434,51 @@ def test_a_run_that_loads_but_cannot_predict_is_not_ready(paths, trained, tmp_pa
         ready = client.get("/ready")
         assert ready.status_code == 503
         assert "loads but cannot predict a probe row" in ready.json()["problems"][0]
+
+
+@pytest.mark.slow
+def test_capabilities_say_optuna_is_on_when_its_storage_is_a_database_url(client, monkeypatch):
+    monkeypatch.delenv("YTS_OPTUNA_STORAGE", raising=False)
+    assert client.get("/mlops/capabilities").json()["enabled"]["optuna"] is False  # no study yet, no URL
+    monkeypatch.setenv("YTS_OPTUNA_STORAGE", "postgresql://yts@127.0.0.1:5432/optuna")
+    assert client.get("/mlops/capabilities").json()["enabled"]["optuna"] is True
+
+
+KILLED_WRITER = """
+import sys, time
+from serving.observability import PayloadCapture
+capture = PayloadCapture(__import__("pathlib").Path(sys.argv[1]), max_buffer=100, rotate_records=1000,
+                         rotate_seconds=600, flush_seconds=600)
+capture.add([{"uploads": n, "age": 1, "category": "Music", "country": "India"} for n in range(3)])
+capture.flush()
+with open(capture._part, "a") as handle:  # the 4th record half-written when the kill lands
+    handle.write('{"uploads": 3, "ag')
+print(capture._part, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_a_batch_left_open_by_a_killed_writer_is_closed_by_the_next_one(paths):
+    """kill -9 of a capture writer leaves its .part file; the next writer's start closes it without the torn
+    line, and leaves a live writer's .part, symlinks and other files alone."""
+    from serving.observability import PayloadCapture
+
+    incoming = paths.root / "incoming"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(incoming)], cwd=REPO, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        part = Path(writer.stdout.readline().strip())
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
+    live = incoming / f".capture-20260101T000000000000Z-{os.getpid()}.jsonl.part"
+    live.write_text('{"uploads": 1')
+    (incoming / ".capture-20260101T000000000001Z-999999999.jsonl.part").symlink_to(live)
+    capture = PayloadCapture(incoming, max_buffer=10, rotate_records=10, rotate_seconds=60, flush_seconds=60)
+    capture.start()
+    capture.stop()
+    closed = incoming / part.name.removeprefix(".").removesuffix(".part")
+    assert not part.exists() and [json.loads(line)["uploads"] for line in closed.read_text().splitlines()] == [0, 1, 2]
+    assert live.read_text() == '{"uploads": 1' and (incoming / ".capture-20260101T000000000001Z-999999999.jsonl.part"
+                                                    ).is_symlink()

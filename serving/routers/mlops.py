@@ -84,7 +84,9 @@ def capabilities(request: Request) -> dict[str, object]:  # sync: the first call
     return {
         **capability_groups(state.config.paths.root, definitions, state.config.paths.artifact_dir),
         "installed": installed_packages(),
-        "enabled": {"mlflow": tracking_enabled(), "wandb": flag_enabled(config.ENABLE_WANDB), "optuna": state.config.paths.optuna_storage.is_file(),
+        "enabled": {"mlflow": tracking_enabled(), "wandb": flag_enabled(config.ENABLE_WANDB),
+                    # studies live in YTS_OPTUNA_STORAGE (any SQLAlchemy URL) or in the local SQLite file
+                    "optuna": config.OPTUNA_STORAGE.is_set() or state.config.paths.optuna_storage.is_file(),
                     "payload_capture": state.capture is not None, "admin_api": bool(state.config.admin_token)},
         "definitions": definitions,
         "model": {"ready": store.ready, "serving_run_id": store.current.run_id if store.current else None},
