@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,13 @@ def test_the_pool_runs_jobs_elsewhere_in_order_and_carries_errors_back(pool):
     with pytest.raises(ValueError, match="in a worker"):
         workers.submit(fails, "in a worker").result()
     assert workers.run_all(pow, [(2, 2)]) == [4]  # a failed job leaves the pool usable
+
+
+@pytest.mark.slow
+def test_after_a_worker_dies_jobs_run_in_this_process(pool):
+    with pytest.raises(BrokenProcessPool):
+        workers.submit(os._exit, 9).result()  # a worker killed mid-job (OOM, kill -9): that job's step fails
+    assert workers.submit(os.getpid).result() == os.getpid()  # later jobs still run, here
 
 
 def _pid_after(seconds: float) -> int:

@@ -13,12 +13,14 @@ run in the calling process, unchanged. Workers exit when the process that starte
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 PRELOAD = ("numpy", "pandas", "sklearn.ensemble", "sklearn.inspection", "sklearn.metrics", "sklearn.model_selection",
@@ -26,6 +28,7 @@ PRELOAD = ("numpy", "pandas", "sklearn.ensemble", "sklearn.inspection", "sklearn
            "yts_assets.ml.training", "yts_assets.ml.plots", "yts_assets.ml.maps")
 PARENT_POLL_SECONDS = 0.5
 Result = TypeVar("Result")
+log = logging.getLogger(__name__)
 
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -88,7 +91,10 @@ def submit(function: Callable[..., Result], *args: Any) -> Future[Result]:
     """`function(*args)` in a worker when the pool runs (collect with .result()), else computed now."""
     pool = _pool
     if pool is not None:
-        return pool.submit(function, *args)
+        try:
+            return pool.submit(function, *args)
+        except (BrokenProcessPool, RuntimeError) as exc:  # a worker died earlier, or the pool is shutting down
+            log.warning("worker pool unusable (%s): running %s in this process", exc, function.__name__)
     done: Future[Result] = Future()
     try:
         done.set_result(function(*args))
