@@ -362,3 +362,67 @@ def test_fuzzed_files_parse_as_pandas_parses_them(tmp_path: Path):
         else:
             pd.testing.assert_frame_equal(read_processed(path), expected, check_exact=True, check_column_type=True)
     assert paths_taken == {True, False}  # both parsers were exercised
+
+
+# --- the parsed form recorded beside a CSV (record_parsed_frame) ----------------------------------------------------
+
+def hostile_processed(rows_from: int = 0) -> pd.DataFrame:
+    processed = process(generate_demo_frame()).frame
+    rng = np.random.default_rng(5 + rows_from)
+    # read by pyarrow (a '+5' field or, beside an integer column, a '0x10' one would send the file to pandas)
+    text = np.array([t for t in HOSTILE_TEXT if t is not None and t not in {"+5", "0x10", "r\rx"}], dtype=object)
+    processed["title"] = pd.array(text[rng.integers(0, len(text), len(processed))], dtype="string")
+    processed["latitude"] = rng.standard_normal(len(processed)) * 30
+    processed["all_missing"] = np.nan
+    processed["flag"] = rng.random(len(processed)) > 0.5
+    processed["count"] = rng.integers(-5, 5, len(processed))
+    return processed
+
+
+def test_a_recorded_parsed_frame_is_the_csvs_frame_and_its_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "processed.csv"
+    digest = write_csv(path, hostile_processed())
+    parsed = read_processed(path)
+    assert dataset.record_parsed_frame(path, digest) and dataset.parsed_frame_path(path).is_file()
+    with monkeypatch.context() as patch:
+        patch.setattr(dataset, "parse_processed", lambda data: pytest.fail("the CSV was parsed"))
+        recorded = read_processed(path)
+        chosen = ["country", "flag", "youtuber", "all_missing", "age"]
+        some = read_processed(path, chosen, sha256=digest)
+    pd.testing.assert_frame_equal(recorded, parsed, check_exact=True, check_column_type=True)
+    pd.testing.assert_frame_equal(some, parsed[chosen], check_exact=True, check_column_type=True)
+    with pytest.raises(KeyError):
+        read_processed(path, ["country", "no_such_column"])
+
+
+def test_a_parsed_frame_of_other_bytes_or_unreadable_is_not_used(tmp_path: Path):
+    path = tmp_path / "processed.csv"
+    dataset.record_parsed_frame(path, write_csv(path, hostile_processed()))
+    recorded = dataset.parsed_frame_path(path).read_bytes()
+    changed = hostile_processed(rows_from=1)
+    write_csv(path, changed)  # new bytes, the old parsed form still beside them
+    pd.testing.assert_frame_equal(read_processed(path), pandas_processed(path), check_exact=True)
+    assert not read_processed(path)["title"].equals(pd.read_parquet(dataset.parsed_frame_path(path))["title"])
+    dataset.parsed_frame_path(path).write_bytes(recorded[: len(recorded) // 2])  # torn
+    pd.testing.assert_frame_equal(read_processed(path), pandas_processed(path), check_exact=True)
+    with pytest.raises(DatasetError, match="changed"):
+        dataset.record_parsed_frame(path, "0" * 64)
+
+
+def test_a_file_pandas_must_read_gets_no_parsed_frame(tmp_path: Path):
+    path = tmp_path / "processed.csv"
+    processed = hostile_processed()
+    dataset.record_parsed_frame(path, write_csv(path, processed))
+    processed.loc[3, "title"] = "+5"  # read by pandas (see above): the earlier parsed form must go
+    assert not dataset.record_parsed_frame(path, write_csv(path, processed))
+    assert not dataset.parsed_frame_path(path).exists()
+    pd.testing.assert_frame_equal(read_processed(path), pandas_processed(path), check_exact=True)
+
+
+def test_process_gives_a_fresh_range_index_whatever_the_raw_index():
+    raw = generate_demo_frame()
+    expected = process(raw).frame
+    assert isinstance(expected.index, pd.RangeIndex) and expected.index.equals(pd.RangeIndex(len(raw)))
+    shuffled = process(raw.set_axis(np.arange(len(raw))[::-1] * 3)).frame
+    pd.testing.assert_frame_equal(shuffled, expected, check_exact=True)
+    assert isinstance(shuffled.index, pd.RangeIndex)

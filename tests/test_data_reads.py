@@ -144,3 +144,18 @@ def test_duplicate_rows_is_duplicated_sum():
     unique = pd.DataFrame({"x": np.arange(n, dtype=float), "s": "same"})
     assert duplicate_rows(unique) == 0 == int(unique.duplicated().sum())
     assert duplicate_rows(frame.head(1)) == 0 and duplicate_rows(frame.iloc[:, :0]) == int(frame.iloc[:, :0].duplicated().sum())
+
+
+def test_readers_of_the_processed_table_load_its_recorded_parsed_form(project: ProjectPaths, instance, monkeypatch):
+    """processed_channels records the parsed table beside its CSV; no step after it parses the CSV again."""
+    parses = []
+    parse = dataset.parse_processed
+    monkeypatch.setattr(dataset, "parse_processed", lambda data: parses.append(len(data)) or parse(data))
+    readers = ["feature_snapshot", "data_quality_report", "training_baseline", "channel_insights", "channel_maps"]
+    result = run_graph(instance, selection=AssetSelection.assets("raw_youtube_stats", "processed_channels", *readers))
+    assert result.success and parses == []
+    paths = project.for_run(result.run_id)
+    assert dataset.parsed_frame_path(paths.processed_csv).is_file()
+    pd.testing.assert_frame_equal(read_processed(paths.processed_csv), parse(paths.processed_csv.read_bytes()),
+                                  check_exact=True, check_column_type=True)
+    assert read_json(paths.data_quality_report) == earlier_report(paths)

@@ -105,3 +105,48 @@ def test_a_summary_of_many_records_keeps_no_record(baseline, sample):
         tracemalloc.stop()
     assert accumulator.summary()["total"] == 100_000
     assert peak < 1 << 20, f"{peak / (1 << 20):.1f} MiB traced"  # one chunk of 1,000 and one input list of 500
+
+
+def test_columns_give_the_summary_of_the_same_records(baseline, sample):
+    hostile = [{"uploads": None, "age": "old", "category": " MUSIC ", "country": ""},
+               {"uploads": -5, "age": 1e9, "category": ["x"], "country": None}, {"uploads": "12", "age": True},
+               {"uploads": float("nan"), "age": 3, "category": pd.NA, "country": 7}]
+    shifted = [{**r, "uploads": r["uploads"] * 100, "country": "Atlantis"} for r in sample[:150]]
+    records = sample + hostile + shifted
+    names = ["uploads", "age", "category", "country"]
+    as_lists = {name: [r.get(name) for r in records] for name in names}
+    expected = drift_summary(records, baseline)
+    for chunk_records in (7, 65_536):
+        listed = DriftAccumulator(baseline, chunk_records=chunk_records)
+        listed.add_columns(as_lists)
+        arrays = DriftAccumulator(baseline, chunk_records=chunk_records)  # object arrays: by distinct value
+        arrays.add_columns({name: pd.Series(values, dtype=object) for name, values in as_lists.items()})
+        assert listed.summary() == arrays.summary() == expected
+    clean = pd.DataFrame(sample)  # typed columns: floats and pandas strings, as the processed table holds them
+    typed = DriftAccumulator(baseline, chunk_records=64)
+    typed.add_columns({"uploads": clean["uploads"].astype(float), "age": clean["age"].to_numpy(),
+                       "category": clean["category"].astype("string"), "country": clean["country"].astype("string")})
+    assert typed.summary() == drift_summary(sample, baseline)
+
+
+def test_a_column_left_out_is_missing_and_lengths_must_agree(baseline, sample):
+    without_country = [{k: v for k, v in r.items() if k != "country"} for r in sample]
+    accumulator = DriftAccumulator(baseline)
+    accumulator.add_columns({name: [r[name] for r in sample] for name in ("uploads", "age", "category")})
+    assert accumulator.summary() == drift_summary(without_country, baseline)
+    with pytest.raises(ValueError, match="different lengths"):
+        DriftAccumulator(baseline).add_columns({"uploads": [1, 2], "age": [1]})
+
+
+def test_training_drift_is_the_summary_of_the_tables_records(real_processed, baseline):
+    from yts_assets.core.registry import ServingBaseline
+    from yts_assets.ml.quality import training_drift
+
+    table = real_processed.copy()
+    table.loc[::3, "uploads"] *= 100
+    table.loc[::4, "country"] = "Atlantis"
+    records = table[["uploads", "age", "category", "country"]].astype(object).to_dict("records")
+    outcome = training_drift(table, ServingBaseline("run-1", baseline), DriftThresholds())
+    summary = drift_summary(records, baseline)
+    assert outcome.metadata["psi"] == summary["psi"] and outcome.metadata["drifted_features"] == ["country", "uploads"]
+    assert summary["drifted_features"] == ["country", "uploads"] and not outcome.passed

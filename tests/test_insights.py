@@ -250,6 +250,29 @@ def test_channel_names_cannot_break_out_of_the_map_script(real_processed):
     assert "<script>alert(1)" not in page and "\\u003c\\u002fscript\\u003e" in page
 
 
+def test_insights_and_maps_need_only_the_columns_their_assets_load(real_processed, real_insights):
+    from yts_assets.defs.analytics.assets import MAP_COLUMNS
+
+    some = real_processed.loc[:, list(insights.INSIGHT_COLUMNS)]
+    assert insights.insights_json(insights.channel_insights(some)) == insights.insights_json(
+        insights.channel_insights(real_processed))
+    # channel_maps draws channel_insights' published country table: the same pages as from a recomputation
+    from_table = maps.channel_maps(real_processed.loc[:, list(MAP_COLUMNS)], real_insights["country_metrics"],
+                                   pictures=False)
+    recomputed = maps.channel_maps(real_processed, insights.country_metrics(real_processed), pictures=False)
+    assert {name: m.html for name, m in from_table.items()} == {name: m.html for name, m in recomputed.items()}
+
+
+@pytest.mark.slow
+def test_the_country_table_is_computed_once_per_run(project, instance, monkeypatch):
+    calls = []
+    computed = insights.country_metrics
+    monkeypatch.setattr(insights, "country_metrics", lambda frame: calls.append(len(frame)) or computed(frame))
+    selection = AssetSelection.assets("raw_youtube_stats", "processed_channels", "channel_insights", "channel_maps")
+    result = run_graph(instance, selection)
+    assert result.success and calls == [995]  # by channel_insights; channel_maps reads its table
+
+
 # --- the assets, in a real Dagster run --------------------------------------------------------------------------
 
 @pytest.mark.slow  # test_graph's whole-graph run checks the pictures in the fast loop

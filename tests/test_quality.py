@@ -51,6 +51,17 @@ def test_duplicate_channels(raw):
     assert "3 duplicate rows over 3 channels" == outcome.description
 
 
+def test_duplicate_channels_count_rows_and_channels_as_duplicated_does(raw):
+    names = ["A", " a ", "b", "B", "b", "c", "Ä", "ä", "SS", "ß"]
+    frame = pd.DataFrame({"Youtuber": names * 2 + ["only once"]})
+    found = quality.ChannelDuplicates.of(frame)
+    keys = frame["Youtuber"].str.strip().str.casefold()
+    assert found.duplicate_rows == int(keys.duplicated().sum()) == 15
+    assert found.channels == int(keys[keys.duplicated(keep=False)].nunique()) == 5
+    assert found.examples == sorted(set(names))
+    assert quality.ChannelDuplicates.of(raw) == quality.ChannelDuplicates(0, 0, [])
+
+
 def test_null_rates(processed):
     assert quality.null_rates(processed, THRESHOLDS).passed
     holed = processed.copy()

@@ -63,3 +63,35 @@ def test_cv_and_importance_run_on_a_sample_and_say_so(processed):
     assert model.metrics["contract"]["earnings"]["sampling"] == result.sampling
     full = train_supervised(processed, TrainingConfig(max_iter=5))[1]["contract"]["earnings"]
     assert full.rows == len(processed) and full.sampling["note"] == "every usable row"
+
+
+def test_clustered_table_ids_and_profiles_equal_a_row_by_row_recomputation(processed):
+    from yts_assets.ml.features import channel_id
+
+    model, table = train_clustering(processed, ClusteringConfig(kmeans_fit_rows=300, dbscan_fit_rows=300))
+    assert table["channel_id"].tolist() == [channel_id(str(name)) for name in processed["youtuber"]]
+    for profile in model.profiles:  # each cluster's rows taken out of the whole table, as the profiles once were
+        members = table[table["kmeans_cluster"] == profile["cluster"]]
+        counts = members["category"].dropna().value_counts()
+        assert profile["size"] == len(members) and profile["share"] == round(len(members) / len(table), 4)
+        for name in ("uploads", "subscribers", "earnings", "growth"):
+            assert profile["median"][name] == float(members[name].median())
+            assert profile["mean"][name] == float(members[name].mean())
+        assert profile["dominant_category"] == sorted(counts[counts == counts.max()].index)[0]
+        assert profile["growth_known_share"] == round(float(members["growth_known"].mean()), 4)
+
+
+def test_bench_scale_reports_medians_per_size_and_step():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    runs = [{"wall": wall, "peak_rss_mb": rss, "peak_tree_pss_mb": 2 * rss,
+             "steps": [["fit", fit, rss], ["read", 1.0, 100.0]]}
+            for wall, rss, fit in ((10.0, 500.0, 4.0), (30.0, 700.0, 9.0), (20.0, 600.0, 5.0))]
+    assert bench.median_steps(runs) == [("fit", 5.0, 600.0), ("read", 1.0, 100.0)]
+    table = bench.summary_table({1000: runs})
+    assert table.splitlines()[-1] == "| 1,000 | 3 | 20.0 s | 600 MB | 1,200 MB | fit 5.0, read 1.0 |"

@@ -6,11 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import DBSCAN, KMeans
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from .features import channel_id
+from .features import channel_ids
 from .models import ClusteringModel, cluster_logs
 
 CLUSTER_INPUTS: dict[str, str] = {
@@ -72,18 +70,22 @@ def name_archetypes(centroids_z: np.ndarray) -> list[str]:
 
 def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple[ClusteringModel, pd.DataFrame]:
     """Returns (model, clustered channels table)."""
+    from sklearn.cluster import KMeans  # scikit-learn is imported when clustering runs, not with the code location
+    from sklearn.preprocessing import StandardScaler
+
     logs, growth_fill = cluster_matrix(processed)
     scaler = StandardScaler().fit(logs)
     scaled = scaler.transform(logs)
     rng = np.random.default_rng(config.random_seed)
-    kmeans = KMeans(n_clusters=config.kmeans_clusters, n_init=10, random_state=config.random_seed).fit(
-        bounded_sample(scaled, config.kmeans_fit_rows, rng))
+    with threadpool_limits(limits=1):  # at most kmeans_fit_rows rows: OpenMP threads cost more than they save
+        kmeans = KMeans(n_clusters=config.kmeans_clusters, n_init=10, random_state=config.random_seed).fit(
+            bounded_sample(scaled, config.kmeans_fit_rows, rng))
     kmeans_labels = kmeans.predict(scaled) if len(scaled) > config.kmeans_fit_rows else kmeans.labels_
     dbscan_labels, dbscan_fit_rows = sampled_dbscan(scaled, config, rng)
     archetypes = name_archetypes(kmeans.cluster_centers_)
 
     table = pd.DataFrame({
-        "channel_id": processed["youtuber"].astype(str).map(channel_id),
+        "channel_id": channel_ids(processed["youtuber"]),
         "youtuber": processed["youtuber"],
         "category": processed["category"],
         **{name: processed[column] for name, column in CLUSTER_INPUTS.items()},
@@ -116,6 +118,9 @@ def bounded_sample(values: np.ndarray, max_rows: int, rng: np.random.Generator) 
 
 def sampled_dbscan(scaled: np.ndarray, config: ClusteringConfig, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """DBSCAN labels for every row, and how many rows DBSCAN itself ran on (see ClusteringConfig.dbscan_fit_rows)."""
+    from sklearn.cluster import DBSCAN
+    from sklearn.neighbors import NearestNeighbors
+
     model = DBSCAN(eps=config.dbscan_eps, min_samples=config.dbscan_min_samples)
     if len(scaled) <= config.dbscan_fit_rows:
         return model.fit(scaled).labels_, len(scaled)
@@ -132,19 +137,25 @@ def sampled_dbscan(scaled: np.ndarray, config: ClusteringConfig, rng: np.random.
 
 
 def cluster_profiles(table: pd.DataFrame, centroids_z: np.ndarray, archetypes: list[str]) -> list[dict[str, object]]:
+    """Per KMeans cluster: size, share, median and mean of each input, dominant category, centroid. Each statistic
+    is taken over the cluster's values of that one column, in table order (no copy of the table per cluster)."""
+    labels = table["kmeans_cluster"].to_numpy()
+    inputs = {name: table[name] for name in CLUSTER_INPUTS}
+    category, growth_known = table["category"], table["growth_known"].to_numpy()
     profiles = []
     for cluster, archetype in enumerate(archetypes):
-        members = table[table["kmeans_cluster"] == cluster]
+        members = np.flatnonzero(labels == cluster)
+        values = {name: column.iloc[members] for name, column in inputs.items()}
         profiles.append({
             "cluster": cluster,
             "archetype": archetype,
             "size": int(len(members)),
             "share": round(len(members) / len(table), 4),
-            "median": {name: _float_or_none(members[name].median()) for name in CLUSTER_INPUTS},
-            "mean": {name: _float_or_none(members[name].mean()) for name in CLUSTER_INPUTS},
-            "dominant_category": _dominant(members["category"]),
+            "median": {name: _float_or_none(column.median()) for name, column in values.items()},
+            "mean": {name: _float_or_none(column.mean()) for name, column in values.items()},
+            "dominant_category": _dominant(category.iloc[members]),
             "centroid_z": {name: round(float(z), 3) for name, z in zip(CLUSTER_INPUTS, centroids_z[cluster])},
-            "growth_known_share": round(float(members["growth_known"].mean()), 4) if len(members) else 0.0,
+            "growth_known_share": round(float(growth_known[members].mean()), 4) if len(members) else 0.0,
         })
     return profiles
 

@@ -48,7 +48,9 @@ def _as_float(value: Any) -> float:
         return np.nan
 
 
-def _floats(values: Sequence[Any]) -> np.ndarray:
+def _floats(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":  # a numeric column: converted as a whole
+        return values.astype(float)
     if all(type(v) is int or type(v) is float for v in values):  # validated inputs: one C-level conversion
         return np.array(values, dtype=float)
     return np.array([_as_float(v) for v in values], dtype=float)
@@ -74,8 +76,13 @@ class _Categorical:
         expected = np.array([*observed.values(), 0.0]) / max(sum(observed.values()), PSI_EPSILON)
         return cls(frequencies, {k: i for i, k in enumerate(vocabulary)}, expected)
 
-    def codes(self, values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def codes(self, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(baseline frequency, PSI bin) per value; bin -1 for a missing value. One lookup per distinct value."""
+        if isinstance(values, np.ndarray) and values.ndim == 1:
+            try:
+                return self._codes_of_distinct_values(values)
+            except TypeError:  # an unhashable value: looked up one by one below
+                pass
         seen: dict[Any, tuple[float, int]] = {}
         unseen = len(self.index) - 1
         frequency, bins = np.empty(len(values)), np.empty(len(values), dtype=np.int64)
@@ -88,6 +95,18 @@ class _Categorical:
                     seen[value] = hit
             frequency[i], bins[i] = hit
         return frequency, bins
+
+    def _codes_of_distinct_values(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`codes` of a column, vectorized: each distinct value is looked up once, then spread by its position.
+        Values pandas counts as missing (None, NaN, pd.NA) are keyed as missing, as `_category_key` keys them."""
+        import pandas as pd
+
+        positions, distinct = pd.factorize(values, use_na_sentinel=True)
+        unseen = len(self.index) - 1
+        keys = [_category_key(value) for value in distinct.tolist()] + [MISSING]  # position -1: a missing value
+        frequency = np.array([self.frequencies.get(key, 0.0) for key in keys])
+        bins = np.array([-1 if key == MISSING else self.index.get(key, unseen) for key in keys], dtype=np.int64)
+        return frequency[positions], bins[positions]
 
 
 @dataclass
@@ -104,9 +123,10 @@ class _Chunk:
 class DriftAccumulator:
     """Aggregated drift statistics of any number of records: bin counts per feature and severity counts.
 
-    Feed it with `add` (a sequence of records) or `push` (one record, buffered into chunks of `chunk_records`
-    columns); `merge` adds another accumulator's counts (one per batch, merged into the day). `summary()` is
-    `drift_report`'s summary for all the records seen, exactly. Memory: one chunk of four columns, plus counts.
+    Feed it with `add` (a sequence of records), `add_columns` (records given column by column) or `push` (one
+    record, buffered into chunks of `chunk_records` columns); `merge` adds another accumulator's counts (one per
+    batch, merged into the day). `summary()` is `drift_report`'s summary for all the records seen, exactly. Memory:
+    one chunk of four columns, plus counts.
     """
 
     def __init__(self, baseline: Mapping[str, Any], thresholds: DriftThresholds = DriftThresholds(),
@@ -143,6 +163,23 @@ class DriftAccumulator:
         for record in records:
             self.push(record)
         self.flush()
+
+    def add_columns(self, columns: Mapping[str, Any]) -> None:
+        """Add records given column by column: feature name -> its values (a numpy array, a pandas Series or a
+        sequence; all of one length), a feature left out being missing in every record. The counts are those `add`
+        gives for the same records, with no record built: numeric arrays are converted whole and each distinct
+        category is looked up once, chunk by chunk."""
+        self.flush()
+        given = {name: values.to_numpy() if hasattr(values, "to_numpy") else values for name, values in columns.items()}
+        lengths = {len(values) for values in given.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        total = lengths.pop() if lengths else 0
+        for start in range(0, total, self.chunk_records):
+            size = min(self.chunk_records, total - start)
+            chunk = {name: given[name][start:start + size] if name in given else [None] * size
+                     for name in self._columns}
+            self._count(self._evaluate(chunk, size))
 
     def flush(self) -> None:
         if self._buffered:

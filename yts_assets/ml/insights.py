@@ -31,6 +31,10 @@ COUNT_COLUMNS = frozenset({"uploads", "subscribers", "subscribers_for_last_30_da
                            "growth_target", "channel_count", "total_subscribers"})
 TEXT_COLUMNS = frozenset({"youtuber", "category", "country", "abbreviation", "dominant_category", "upload_bucket"})
 SUBSCRIBERS, EARNINGS, GROWTH = "subscribers", "highest_yearly_earnings", "growth_target"
+# Every column of the processed table that channel_insights reads: a reader may load only these.
+INSIGHT_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
+    "country", "category", SUBSCRIBERS, EARNINGS, GROWTH, "abbreviation", "latitude", "longitude", "uploads",
+    *RAW_SAMPLE_COLUMNS, *PROCESSED_SAMPLE_COLUMNS)))
 
 
 def json_number(value: Any, count: bool = False) -> int | float | None:

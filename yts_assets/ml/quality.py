@@ -12,7 +12,7 @@ import pandas as pd
 from ..core.files import sha256_file
 from ..core.registry import ServingBaseline
 from .dataset import RAW_COLUMNS, YOUTUBE_FOUNDED_YEAR
-from .drift import drift_summary
+from .drift import DriftAccumulator
 from .features import MODEL_INPUTS, TARGETS
 from .policy import DriftThresholds, QualityLimits
 from .vocabulary import CATEGORIES, COUNTRIES
@@ -55,9 +55,11 @@ class ChannelDuplicates:
 
     @classmethod
     def of(cls, raw: pd.DataFrame) -> ChannelDuplicates:
-        names = pd.Series([name.strip().casefold() for name in raw["Youtuber"].astype(str).tolist()], dtype=object)
-        repeated = names.duplicated(keep=False).to_numpy()
-        return cls(duplicate_rows=int(names.duplicated().sum()), channels=int(names[repeated].nunique()),
+        names = [name.strip().casefold() for name in raw["Youtuber"].astype(str).tolist()]
+        channel, channels = pd.factorize(pd.Series(names, dtype=object))  # one hash pass: the channel of every row
+        rows_per_channel = np.bincount(channel, minlength=len(channels))
+        repeated = rows_per_channel[channel] > 1
+        return cls(duplicate_rows=len(names) - len(channels), channels=int((rows_per_channel > 1).sum()),
                    examples=sorted(raw.loc[repeated, "Youtuber"].astype(str).unique())[:20])
 
     def as_dict(self) -> dict[str, Any]:
@@ -193,9 +195,9 @@ def training_drift(processed: pd.DataFrame, serving: ServingBaseline, thresholds
     if serving.baseline is None:
         return CheckOutcome(True, "no serving run to compare the training data with")
     run_id, baseline = serving.run_id, serving.baseline
-    names = list(MODEL_INPUTS)  # records built lazily, column by column: no per-row frame access, no per-row detail
-    records = (dict(zip(names, row)) for row in zip(*(processed[name].tolist() for name in names)))
-    summary = drift_summary(records, baseline, thresholds)
+    accumulator = DriftAccumulator(baseline, thresholds)
+    accumulator.add_columns({name: processed[name] for name in MODEL_INPUTS})  # whole columns: no record is built
+    summary = accumulator.summary()
     worst = max(summary["psi"].values(), default=0.0)
     blocks = worst > thresholds.max_training_psi
     drifted = summary["drifted_features"]

@@ -80,6 +80,7 @@ def data_quality_report(raw: pd.DataFrame | dict[str, object], processed: pd.Dat
 
 
 NUMERIC_TRANSFORMS = {"uploads": "log1p", "age": "identity"}
+BASELINE_COLUMNS = (*NUMERIC_INPUTS, *CATEGORICAL_INPUTS)  # all that training_baseline reads of the processed table
 
 
 def numeric_baseline(values: pd.Series, transform: str) -> dict[str, object]:

@@ -4,11 +4,11 @@ instead of re-reading CSVs per request."""
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
-from ...core.files import sha256_bytes, write_bytes
+from ...core.files import read_json, sha256_bytes, write_bytes
 from ...lineage import input_paths, output_paths
 from ...metadata import file_metadata, png_markdown
 from ...ml.dataset import read_processed
-from ...ml.insights import PROCESSED_SAMPLE_ROWS, RAW_SAMPLE_ROWS, country_metrics, insights_json
+from ...ml.insights import INSIGHT_COLUMNS, PROCESSED_SAMPLE_ROWS, RAW_SAMPLE_ROWS, insights_json
 from ...ml.insights import channel_insights as build_insights
 from ...ml.maps import MAPS
 from ...ml.maps import channel_maps as build_maps
@@ -16,6 +16,8 @@ from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 
 GROUP = "analytics"
+# What ml/maps.py's channel_maps reads of the processed table (its country table comes from channel_insights).
+MAP_COLUMNS = ("youtuber", "category", "country", "subscribers", "latitude", "longitude")
 
 
 def table_markdown(rows: list[dict], columns: list[str], limit: int = 10) -> MetadataValue:
@@ -47,7 +49,8 @@ def table_markdown(rows: list[dict], columns: list[str], limit: int = 10) -> Met
 )
 def channel_insights(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    insights = build_insights(read_processed(input_paths(context, settings, "processed_channels").processed_csv))
+    processed_csv = input_paths(context, settings, "processed_channels").processed_csv
+    insights = build_insights(read_processed(processed_csv, INSIGHT_COLUMNS))
     digest = write_bytes(paths.channel_insights, insights_json(insights))
     return MaterializeResult(
         metadata={
@@ -73,20 +76,22 @@ def channel_insights(context: AssetExecutionContext, settings: YtsSettings) -> M
 @asset(
     group_name=GROUP,
     automation_condition=AFTER_UPSTREAM_PASSES,
-    deps=["processed_channels"],
+    deps=["processed_channels", channel_insights],
     kinds={"plotly", "html"},
     code_version="1",
     description=(
         "Three plotly world maps as standalone HTML under maps/: influence_map.html (channels at their country, "
         "sized by subscribers, coloured by category), earnings_choropleth.html (total yearly earnings by country, "
         "log scale), category_dominance_map.html (dominant category by summed subscribers). They render offline: "
-        "plotly.js and the 1:110m outlines load from assets/ beside the page, which the API serves."
+        "plotly.js and the 1:110m outlines load from assets/ beside the page, which the API serves. The country "
+        "maps draw channel_insights' country table, the very rows the API serves."
     ),
 )
 def channel_maps(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
-    maps = build_maps(processed, country_metrics(processed))
+    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv, MAP_COLUMNS)
+    countries = read_json(input_paths(context, settings, "channel_insights").channel_insights)["country_metrics"]
+    maps = build_maps(processed, countries)
     targets = {"influence_map": paths.influence_map, "earnings_choropleth": paths.earnings_choropleth,
                "category_dominance_map": paths.category_dominance_map}
     metadata: dict[str, object] = {"path": MetadataValue.path(str(paths.maps_dir))}

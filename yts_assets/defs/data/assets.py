@@ -11,17 +11,19 @@ from dagster import (
     observable_source_asset,
 )
 
-from ...core.files import sha256_bytes, write_csv, write_json
+from ...core.files import sha256_file, write_csv, write_json
 from ...lineage import input_paths, output_paths
 from ...metadata import file_metadata, table_metadata
 from ...ml.dataset import (
-    parse_processed,
     process,
     read_processed,
+    record_parsed_frame,
     record_transformations,
     recorded_transformations,
 )
+from ...ml.features import MODEL_INPUTS, TARGETS
 from ...ml.features import feature_snapshot as build_feature_snapshot
+from ...ml.reports import BASELINE_COLUMNS
 from ...ml.reports import data_quality_report as build_quality_report
 from ...ml.reports import training_baseline as build_training_baseline
 from ...ml.source import (
@@ -37,6 +39,8 @@ from ...resources import YtsSettings
 from ..conditions import AFTER_UPSTREAM_PASSES
 
 GROUP = "data"
+# What ml/features.py's feature_snapshot reads of the processed table: only these columns are loaded.
+SNAPSHOT_SOURCE_COLUMNS = ("youtuber", *MODEL_INPUTS, *dict.fromkeys(TARGETS.values()))
 
 
 SOURCE = "youtube_stats_csv"
@@ -100,13 +104,16 @@ def processed_channels(context: AssetExecutionContext, settings: YtsSettings) ->
     processed = process(raw.frame, settings.reference_year)
     del raw
     digest = write_csv(paths.processed_csv, processed.frame)
-    record_transformations(paths.processed_csv, digest, processed.transformations)  # for data_quality_report
-    for step in processed.transformations:
+    transformations, table = processed.transformations, table_metadata(processed.frame)
+    del processed  # gone before the CSV is parsed again below
+    record_transformations(paths.processed_csv, digest, transformations)  # for data_quality_report
+    record_parsed_frame(paths.processed_csv, digest)  # its readers load this instead of parsing the CSV again
+    for step in transformations:
         context.log.info(step)
     return MaterializeResult(
-        metadata={**file_metadata(paths.processed_csv, digest), **table_metadata(processed.frame),
+        metadata={**file_metadata(paths.processed_csv, digest), **table,
                   "reference_year": MetadataValue.int(settings.reference_year),
-                  "transformations": MetadataValue.md("\n".join(f"- {s}" for s in processed.transformations))},
+                  "transformations": MetadataValue.md("\n".join(f"- {s}" for s in transformations))},
         data_version=DataVersion(digest[:16]),
     )
 
@@ -121,7 +128,8 @@ def processed_channels(context: AssetExecutionContext, settings: YtsSettings) ->
 )
 def feature_snapshot(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
+    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv,
+                               SNAPSHOT_SOURCE_COLUMNS)
     snapshot = build_feature_snapshot(processed, settings.snapshot_timestamp)
     digest = write_csv(paths.feature_snapshot, snapshot)
     return MaterializeResult(metadata={**file_metadata(paths.feature_snapshot, digest), **table_metadata(snapshot)},
@@ -141,12 +149,13 @@ def data_quality_report(context: AssetExecutionContext, settings: YtsSettings) -
     raw_paths = input_paths(context, settings, "raw_youtube_stats")
     source, raw_profile = recorded_source(raw_paths), recorded_raw_profile(raw_paths)  # recorded, not re-read
     processed_csv = input_paths(context, settings, "processed_channels").processed_csv
-    data = processed_csv.read_bytes()
-    transformations = recorded_transformations(processed_csv, sha256_bytes(data))
+    processed_sha256 = sha256_file(processed_csv)
+    transformations = recorded_transformations(processed_csv, processed_sha256)
     if transformations is None:  # processed_channels by an earlier version: its transformations, as it applied them
         raw, _ = load_recorded_source(raw_paths)
         transformations = process(raw.frame, settings.reference_year).transformations
-    report = build_quality_report(raw_profile, parse_processed(data), transformations, source.as_dict())
+    processed = read_processed(processed_csv, sha256=processed_sha256)
+    report = build_quality_report(raw_profile, processed, transformations, source.as_dict())
     digest = write_json(paths.data_quality_report, report)
     worst = sorted(report["processed"]["missing_pct"].items(), key=lambda item: -item[1])[:8]
     return MaterializeResult(metadata={
@@ -168,7 +177,8 @@ def data_quality_report(context: AssetExecutionContext, settings: YtsSettings) -
 )
 def training_baseline(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    baseline = build_training_baseline(read_processed(input_paths(context, settings, "processed_channels").processed_csv))
+    processed_csv = input_paths(context, settings, "processed_channels").processed_csv
+    baseline = build_training_baseline(read_processed(processed_csv, BASELINE_COLUMNS))
     digest = write_json(paths.training_baseline, baseline)
     numeric = baseline["numeric"]
     return MaterializeResult(metadata={
