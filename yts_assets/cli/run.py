@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
     except BaseException as exc:  # noqa: BLE001 - whatever happened, the summary says it (Ctrl-C included)
         crash = exc
+    finally:
+        workers.stop()  # the pool lives for one run: main() is also called in-process (tests, benchmarks)
     if paths is None:
         print(f"yts: run (not started) FAILED: {type(crash).__name__}: {crash}")
         return 1

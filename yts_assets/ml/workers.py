@@ -64,10 +64,21 @@ def start(workers: int | None = None) -> ProcessPoolExecutor:
             from multiprocessing import forkserver
 
             forkserver.ensure_running()  # returns at once; the server imports on its own core
-            _pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context,
-                                        initializer=_initialize_worker, initargs=(os.getpid(),))
+            count = workers or os.cpu_count() or 1
+            _pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_initialize_worker,
+                                        initargs=(os.getpid(),))
+            threading.Thread(target=_fork_workers, args=(_pool, count), name="yts-fork-workers", daemon=True).start()
             atexit.register(stop)
         return _pool
+
+
+def _fork_workers(pool: ProcessPoolExecutor, count: int) -> None:
+    """Fork every worker as soon as the server has imported (a submit waits for that), not at the first real job."""
+    try:
+        for _ in range(count):
+            pool.submit(os.getpid)
+    except RuntimeError:  # stopped meanwhile
+        pass
 
 
 def stop() -> None:
