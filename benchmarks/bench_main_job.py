@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --data "../shared/data/Global YouTube Statistics.csv"
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --baseline-rev 774f8b7   # interleaved, with the ratio
     .venv/bin/python benchmarks/bench_main_job.py --runs 7 --original /tmp/original --original-python /tmp/origvenv/bin/python
+    .venv/bin/python benchmarks/bench_main_job.py --runs 5 --in-process-too   # also YTS_WORKERS=0, interleaved
 
 Each run is a new Python process (imports included), writing to a temporary artifact folder
 and DAGSTER_HOME. One untimed warm-up run per side creates the instance database first. With
@@ -34,6 +35,7 @@ def entry_module(tree: Path) -> str:
 
 
 ORIGINAL = "original"
+IN_PROCESS = "this checkout, YTS_WORKERS=0"
 
 
 def command_for(name: str, tree: Path, data_source: str, original_python: str) -> list[str]:
@@ -59,6 +61,8 @@ def main() -> int:
                         help="CSV to train on; pass an empty string for the demo data")
     parser.add_argument("--baseline-rev", help="a git revision to time in the same sitting, interleaved")
     parser.add_argument("--original", type=Path, help="a checkout of the original platform, timed interleaved")
+    parser.add_argument("--in-process-too", action="store_true",
+                        help="also time this checkout with YTS_WORKERS=0 (no worker pool), interleaved")
     parser.add_argument("--original-python", help="the interpreter the original is installed in "
                                                   "(default: ORIGINAL/.venv/bin/python)")
     args = parser.parse_args()
@@ -67,6 +71,8 @@ def main() -> int:
     data_source = "real" if args.data else "demo"
     with tempfile.TemporaryDirectory(prefix="yts-bench-") as scratch:
         trees = {"this checkout": REPO}
+        if args.in_process_too:
+            trees[IN_PROCESS] = REPO
         if args.baseline_rev:
             worktree = Path(scratch) / "baseline"
             subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline_rev], cwd=REPO,
@@ -82,6 +88,9 @@ def main() -> int:
                 envs[name] = {**os.environ, "YTS_ARTIFACT_DIR": f"{scratch}/artifacts-{index}",
                               "DAGSTER_HOME": f"{scratch}/dagster_home-{index}", "YTS_PROJECT_ROOT": str(REPO)}
                 envs[name].pop("YTS_DATA_PATH", None)
+                envs[name].pop("YTS_WORKERS", None)
+                if name == IN_PROCESS:
+                    envs[name]["YTS_WORKERS"] = "0"
                 if args.data:
                     envs[name]["YTS_DATA_PATH"] = args.data
                 timed_run(command_for(name, trees[name], data_source, original_python), trees[name], envs[name])  # warm-up
@@ -100,6 +109,8 @@ def main() -> int:
               f"(min {min(values):.2f}, max {max(values):.2f}) on {os.cpu_count()} cores, Python {platform.python_version()}")
     if args.baseline_rev:
         print(f"ratio this checkout / {args.baseline_rev}: {medians['this checkout'] / medians[args.baseline_rev]:.2f}")
+    if args.in_process_too:
+        print(f"ratio worker pool / YTS_WORKERS=0: {medians['this checkout'] / medians[IN_PROCESS]:.2f}")
     if args.original:
         ratio = medians["this checkout"] / medians[ORIGINAL]
         print(f"ratio yts-run / original train.py --run-all --skip-maps: {ratio:.2f} "
