@@ -88,3 +88,18 @@ def test_dg_scaffolds_an_asset_that_loads_without_wiring(tmp_path: Path):
                             timeout=120, env=env)
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "probe_asset" in {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
+
+
+@pytest.mark.slow
+def test_yts_run_on_worker_processes_trains_what_it_trains_in_one(project: ProjectPaths):
+    """YTS_WORKERS=2 starts the pool first thing (fits, serialization and pictures in workers); the CV metrics are
+    those of a run in one process, on the same data. A bad count is refused by name."""
+    def metrics_table(out: str) -> list[str]:
+        return [line for line in out.splitlines() if re.match(r"\s+(contract|extended)\s", line)]
+
+    alone = run([str(BIN / "yts-run")], project, YTS_WORKERS="0")
+    pooled = run([str(BIN / "yts-run")], project, YTS_WORKERS="2")
+    assert alone.returncode == 0 and pooled.returncode == 0, pooled.stdout + pooled.stderr
+    assert len(metrics_table(alone.stdout)) == 6 and metrics_table(pooled.stdout) == metrics_table(alone.stdout)
+    refused = run([str(BIN / "yts-run")], project, YTS_WORKERS="-1")
+    assert refused.returncode == 1 and "YTS_WORKERS='-1' is not valid: expected 0 or more" in refused.stdout

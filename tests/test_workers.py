@@ -52,6 +52,19 @@ def test_without_a_pool_jobs_run_in_this_process():
 
 
 @pytest.mark.slow
+def test_an_allowed_pool_starts_only_for_large_data():
+    workers.allow(2)
+    try:
+        assert workers.run_all(_pid_after, [(0,), (0,)], rows=workers.POOL_MIN_ROWS - 1) == [os.getpid()] * 2
+        assert not workers.running()
+        assert os.getpid() not in workers.run_all(_pid_after, [(0,), (0,)], rows=workers.POOL_MIN_ROWS)
+        assert workers.running() and workers.submit(os.getpid).result() != os.getpid()  # now everything goes there
+    finally:
+        workers.stop()
+    assert workers.run_all(_pid_after, [(0,)], rows=10**9) == [os.getpid()]  # stop() withdrew the permission
+
+
+@pytest.mark.slow
 def test_the_pool_runs_jobs_elsewhere_in_order_and_carries_errors_back(pool):
     pids = set(workers.run_all(_pid_after, [(0.2,), (0.2,), (0.2,), (0.2,)]))
     assert os.getpid() not in pids and 1 <= len(pids) <= 2

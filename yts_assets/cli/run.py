@@ -202,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     result, crash, repaired, paths, dagster_home = None, None, [], None, None
     tags = {**LAUNCHER_TAGS, "yts/pid": str(os.getpid()), "yts/host": socket.gethostname()}
     try:
-        if config.WORKERS.get() != 0:  # first: the forkserver imports scikit-learn on another core while Dagster loads
+        if config.WORKERS.is_set() and config.WORKERS.get():  # asked for: the server imports while Dagster loads
             workers.start(config.WORKERS.get())
+        elif config.WORKERS.get() != 0:
+            workers.allow()  # a pool only for large data (workers.POOL_MIN_ROWS)
         from dagster import DagsterInstance
 
         paths = ProjectPaths.from_env()

@@ -336,7 +336,7 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
     # jobs spread over the worker processes when a pool runs (workers.py).
     with threadpool_limits(limits=1):
         fitted = workers.run_all(fit_target, [(data[target], schema, config, (tuned or {}).get(target))
-                                              for schema, target in jobs])
+                                              for schema, target in jobs], rows=len(processed))
     results: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     models: dict[str, dict[str, HistGradientBoostingRegressor]] = {schema: {} for schema in schemas}
     intervals: dict[str, dict[str, float]] = {schema: {} for schema in schemas}
@@ -382,7 +382,7 @@ def score_configuration(processed: pd.DataFrame, config: TrainingConfig, trainin
     with threadpool_limits(limits=1):
         scored = workers.run_all(cross_validate, [
             (data[target], schema, with_params(base, refit_by_schema.get(schema, {}).get(target)))
-            for schema, target in jobs])
+            for schema, target in jobs], rows=len(processed))
     by_schema: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     for (schema, target), result in zip(jobs, scored):
         by_schema[schema][target] = result

@@ -6,7 +6,10 @@ never forks itself: it holds OpenMP, BLAS and jemalloc threads, and a forked cop
 The forkserver is a fresh interpreter that only imports (scikit-learn, skops, matplotlib: ~1.5 s, paid on another
 core while the run process loads the code location) and forks each worker from that quiet state.
 
-`yts-run` starts the pool first thing; anywhere else (tests, the Dagster webserver's runs) `run_all` and `submit`
+A pool costs ~1.5 s of imports on the other core and pickling both ways; on the real data's ~1,000 rows the fits
+take about as long in place, so `yts-run` only allows one (`allow`): the first `run_all` of at least POOL_MIN_ROWS
+rows starts it, and from then on serialization and pictures run there too. YTS_WORKERS=N starts N workers
+first thing instead; 0 never starts any. Anywhere else (tests, the Dagster webserver's runs) `run_all` and `submit`
 run in the calling process, unchanged. Workers exit when the process that started them is gone.
 """
 
@@ -27,10 +30,12 @@ PRELOAD = ("numpy", "pandas", "sklearn.ensemble", "sklearn.inspection", "sklearn
            "skops.io", "joblib", "crepes", "matplotlib.figure", "matplotlib.backends.backend_agg",
            "yts_assets.ml.training", "yts_assets.ml.plots", "yts_assets.ml.maps")
 PARENT_POLL_SECONDS = 0.5
+POOL_MIN_ROWS = 20_000  # from this many rows, model fits on every core repay starting the pool
 Result = TypeVar("Result")
 log = logging.getLogger(__name__)
 
 _pool: ProcessPoolExecutor | None = None
+_allowed: tuple[int | None] | None = None  # (worker count,) once allow() was called: large jobs may start the pool
 _pool_lock = threading.Lock()
 _thread_limits: Any = None  # keeps a worker's BLAS/OpenMP limit alive; set only in a worker
 
@@ -72,6 +77,12 @@ def start(workers: int | None = None) -> ProcessPoolExecutor:
         return _pool
 
 
+def allow(workers: int | None = None) -> None:
+    """Let the first `run_all` of at least POOL_MIN_ROWS rows start a pool of `workers` (default: one per core)."""
+    global _allowed
+    _allowed = (workers,)
+
+
 def _fork_workers(pool: ProcessPoolExecutor, count: int) -> None:
     """Fork every worker as soon as the server has imported (a submit waits for that), not at the first real job."""
     try:
@@ -82,9 +93,10 @@ def _fork_workers(pool: ProcessPoolExecutor, count: int) -> None:
 
 
 def stop() -> None:
-    global _pool
+    """Stop the pool (waiting for its workers) and withdraw `allow`."""
+    global _pool, _allowed
     with _pool_lock:
-        pool, _pool = _pool, None
+        pool, _pool, _allowed = _pool, None, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -114,7 +126,11 @@ def submit(function: Callable[..., Result], *args: Any) -> Future[Result]:
     return done
 
 
-def run_all(function: Callable[..., Result], jobs: Iterable[tuple[Any, ...]]) -> list[Result]:
-    """`function(*job)` for every job, in order: spread over the workers when the pool runs."""
+def run_all(function: Callable[..., Result], jobs: Iterable[tuple[Any, ...]], rows: int = 0) -> list[Result]:
+    """`function(*job)` for every job, in order: spread over the workers when the pool runs, or when `allow` was
+    called and the jobs' data has at least POOL_MIN_ROWS `rows` (then the pool starts here)."""
+    allowed = _allowed
+    if _pool is None and allowed is not None and rows >= POOL_MIN_ROWS:
+        start(allowed[0])
     futures = [submit(function, *job) for job in jobs]
     return [future.result() for future in futures]
