@@ -23,21 +23,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from yts_assets.core.processes import process_alive
+
 from .config import MULTIPROC_DIR, SERVER_PREFIX
 
 MARKER = "server.id"
 TRAFFIC_PREFIX = "traffic_"  # a worker's traffic window (observability.TrafficWindow), beside the .db files
 PID_IN_NAME = re.compile(r"_(\d+)\.(?:db|json)$")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def identity(pid: int) -> str:
@@ -68,7 +60,7 @@ def server_dir(parent: Path, server_pid: int) -> Path:
     with locked(parent / f".{SERVER_PREFIX}lock"):
         for other in parent.glob(f"{SERVER_PREFIX}*"):
             pid = other.name.removeprefix(SERVER_PREFIX)
-            if other != folder and pid.isdigit() and other.is_dir() and not alive(int(pid)):
+            if other != folder and pid.isdigit() and other.is_dir() and not process_alive(int(pid)):
                 shutil.rmtree(other, ignore_errors=True)
         marker = folder / MARKER
         try:
@@ -119,5 +111,5 @@ def sweep(folder: Path) -> None:
     report its workers' exits); called at scrape."""
     pids = {int(match.group(1)) for name in os.listdir(folder) if (match := PID_IN_NAME.search(name))}
     for pid in pids - {os.getpid()}:
-        if not alive(pid):
+        if not process_alive(pid):
             worker_gone(pid, folder)

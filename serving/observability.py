@@ -41,6 +41,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from yts_assets.core.processes import process_alive
 from yts_assets.ml.drift import drift_report
 from yts_assets.ml.features import INPUT_SCHEMAS
 
@@ -345,7 +346,7 @@ def recover_orphaned_parts(directory: Path) -> list[Path]:
     recovered = []
     for part in directory.glob(".capture-*.jsonl.part") if directory.is_dir() else []:
         match = ORPHAN_PART.fullmatch(part.name)
-        if match is None or part.is_symlink() or not part.is_file() or _process_exists(int(match.group(1))):
+        if match is None or part.is_symlink() or not part.is_file() or process_alive(int(match.group(1))):
             continue
         with open(part, "rb+") as handle:
             handle.truncate(_end_of_last_line(handle))
@@ -365,16 +366,6 @@ def _end_of_last_line(handle: Any) -> int:
             return start + newline + 1
         end = start
     return 0
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PayloadCapture:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..core import config
 from ..core.files import read_json
 from ..core.paths import ProjectPaths
+from ..core.processes import process_alive
 from ..core.registry import RegistryError, find_run, load_registry, recover, registry_lock
 from ..ml import workers
 from ..ml.features import TARGETS
@@ -42,16 +43,6 @@ def ensure_dagster_home(paths: ProjectPaths) -> Path:
 
 
 LAUNCHER_TAGS = {"yts/launcher": "yts-run"}
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def fail_interrupted_runs(instance: DagsterInstance) -> list[str]:

@@ -26,6 +26,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from ..core.processes import process_alive
+
 PRELOAD = ("numpy", "pandas", "sklearn.ensemble", "sklearn.inspection", "sklearn.metrics", "sklearn.model_selection",
            "skops.io", "joblib", "crepes", "matplotlib.figure", "matplotlib.backends.backend_agg",
            "yts_assets.ml.training", "yts_assets.ml.plots", "yts_assets.ml.maps")
@@ -43,12 +45,8 @@ _thread_limits: Any = None  # keeps a worker's BLAS/OpenMP limit alive; set only
 def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(PARENT_POLL_SECONDS)
-        try:
-            os.kill(parent_pid, 0)
-        except ProcessLookupError:
+        if not process_alive(parent_pid):
             os._exit(1)  # the run process was killed: nothing will collect this worker's results
-        except PermissionError:
-            pass
 
 
 def _initialize_worker(parent_pid: int) -> None:
