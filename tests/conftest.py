@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import shutil
+from collections import Counter
 
-import pytest
-from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult
+# Two xdist workers (pyproject's addopts) and the servers, daemons and worker processes the tests start share the
+# cores: OpenMP threads that spin at barriers while a sibling thread waits for a core slow scikit-learn's fits down
+# many times over. Sleep instead; set before anything loads OpenMP, and inherited by every subprocess.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-from yts_assets.core import config
-from yts_assets.core.files import sha256_file
-from yts_assets.core.paths import REAL_CSV_NAME, ProjectPaths
-from yts_assets.definitions import TRAINING_JOB, build_definitions
-from yts_assets.resources import GatePolicyResource, YtsSettings
-from yts_assets.tracking import ExperimentTracking
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult  # noqa: E402
+
+from yts_assets.core import config  # noqa: E402
+from yts_assets.core.files import sha256_file  # noqa: E402
+from yts_assets.core.paths import REAL_CSV_NAME, ProjectPaths  # noqa: E402
+from yts_assets.definitions import TRAINING_JOB, build_definitions  # noqa: E402
+from yts_assets.resources import GatePolicyResource, YtsSettings  # noqa: E402
+from yts_assets.tracking import ExperimentTracking  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Read once, before any fixture isolates the environment.
 DATA_PATH_AT_START = config.DATA_PATH.get()
+
+
+# Under xdist, whole files go to the workers (--dist loadfile) in collection order (--no-loadscope-reorder): the
+# files with the longest single tests start first, so that neither worker is left with one of them at the end.
+FIRST_UNDER_XDIST = ("test_scale_out.py", "test_e2e_daemon.py", "test_automation.py", "test_concurrent_runs.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # schemathesis 4 on pytest 9 gives every operation of a `schema.parametrize()` test the same node id (the
+    # operation is only in the item's name). xdist hands tests out by node id, so it would run one operation of
+    # tests/test_hostile_input.py::test_openapi_property_based instead of all: give each item its own id.
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and item.parent is not None and not item.nodeid.endswith(f"::{item.name}"):
+            item._id = type(item._id).parse(f"{item.parent.nodeid}::{item.name}")
+    assert len({item.nodeid for item in items}) == len(items), "two tests with one node id: xdist would run one"
+    if hasattr(config, "workerinput"):  # an xdist worker: its collection order is the order files are handed out
+        first = {name: rank for rank, name in enumerate(FIRST_UNDER_XDIST)}
+        items.sort(key=lambda item: first.get(item.path.name, len(first)))
 
 
 def real_csv_candidates() -> list[Path]:
@@ -107,7 +134,25 @@ def train_project(root: Path, *run_configs: dict | None) -> tuple[ProjectPaths, 
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Two published runs (A, then B active), trained once per session on demo data. Copy before tampering."""
-    paths, (first, second) = train_project(tmp_path_factory.mktemp("trained"), None, another_training())
-    return {"root": paths.root, "a": first, "b": second}
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One published run on demo data with the default configuration, trained once per session. Never changed: tests
+    get a copy through `first_run`."""
+    paths, (run_id,) = train_project(tmp_path_factory.mktemp("demo-run"), None)
+    return {"root": paths.root, "run_id": run_id}
+
+
+@pytest.fixture
+def first_run(project: ProjectPaths, demo_run: dict) -> str:
+    """The test's project as `run_graph(instance)` on demo data leaves it, copied from `demo_run`: its run id."""
+    shutil.copytree(demo_run["root"], project.root, dirs_exist_ok=True)
+    return demo_run["run_id"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, demo_run: dict) -> dict:
+    """Two published runs (A, then B active), once per session on demo data: a copy of demo_run (A), then B trained
+    over it. Copy before tampering."""
+    root = tmp_path_factory.mktemp("trained")
+    shutil.copytree(demo_run["root"], root, dirs_exist_ok=True)
+    paths, (second,) = train_project(root, another_training())
+    return {"root": paths.root, "a": demo_run["run_id"], "b": second}

@@ -101,9 +101,9 @@ def check_sensor_tick(instance: DagsterInstance, cursor: str | None = None) -> s
 
 @pytest.mark.parametrize("with_active_run", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_a_corrupted_csv_raises_one_gate_alert_naming_the_check(project: ProjectPaths, receiver, monkeypatch,
-                                                                  tmp_path, with_active_run):
+                                                                  tmp_path, with_active_run, request):
+    good = request.getfixturevalue("first_run") if with_active_run else None  # a published run's id, or none
     with DagsterInstance.ephemeral() as instance:  # its own event log: only this test's runs
-        good = run_graph(instance) if with_active_run else None
         monkeypatch.setenv("YTS_DATA_PATH", str(corrupt("negative_values", tmp_path / "bad.csv")))
         bad = run_graph(instance)
         assert not bad.success
@@ -113,8 +113,8 @@ def test_a_corrupted_csv_raises_one_gate_alert_naming_the_check(project: Project
         [body] = receiver.received
         assert body["yts"]["kind"] == "gate_rejected" and body["yts"]["details"]["run_id"] == bad.run_id
         assert "processed_channels:non_negative_values: " in body["text"]
-        stays = f"the active run stays {good.run_id}" if good else "there is no active run"
-        assert stays in body["text"] and load_registry(project)["active_run_id"] == (good.run_id if good else None)
+        stays = f"the active run stays {good}" if good else "there is no active run"
+        assert stays in body["text"] and load_registry(project)["active_run_id"] == good
         logs = [r.event_log_entry.dagster_event.message for r in instance.get_records_for_run(bad.run_id).records
                 if r.event_log_entry.dagster_event is not None]
         assert any((m or "").startswith("ALERT gate_rejected") for m in logs), logs[-3:]  # in the run's event log
@@ -149,9 +149,8 @@ def drifted_batch(paths: ProjectPaths, name: str, seed: int, factor: float) -> N
 
 
 @pytest.mark.slow  # the daemon end-to-end test drops three drifted batches too
-def test_repeated_drift_raises_one_alert_per_streak(project: ProjectPaths, receiver, monkeypatch):
+def test_repeated_drift_raises_one_alert_per_streak(project: ProjectPaths, first_run, receiver, monkeypatch):
     with DagsterInstance.ephemeral() as instance:
-        assert run_graph(instance).success
         sensor = DEFINITIONS.resolve_sensor_def("incoming_drift_sensor")
         cursor = None
 

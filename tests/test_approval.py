@@ -20,14 +20,13 @@ def decide(instance, run_id: str, decision: str = "promote", user: str = "alice@
 
 
 @pytest.mark.slow
-def test_a_candidate_is_promoted_or_rejected_from_a_dagster_job(project: ProjectPaths, instance):
-    first = run_graph(instance)
+def test_a_candidate_is_promoted_or_rejected_from_a_dagster_job(project: ProjectPaths, instance, first_run):
     manual = another_training(promotion_policy="manual")
     second = run_graph(instance, run_config=manual)
     third = run_graph(instance, run_config={**manual, "ops": {"supervised_bundle": {"config": {"random_seed": 11}}}})
-    assert first.success and second.success and third.success
+    assert second.success and third.success
     registry = load_registry(project)
-    assert registry["active_run_id"] == first.run_id
+    assert registry["active_run_id"] == first_run
     assert find_run(registry, second.run_id)["status"] == find_run(registry, third.run_id)["status"] == "candidate"
 
     assert decide(instance, second.run_id).success
@@ -36,7 +35,7 @@ def test_a_candidate_is_promoted_or_rejected_from_a_dagster_job(project: Project
     audit = read_audit(project)[-1]
     assert (audit["action"], audit["actor"], audit["reason"]) == ("promote", "dagster:alice@example.org",
                                                                   "reviewed the CV metrics in the UI")
-    assert audit["previous_active_run_id"] == first.run_id
+    assert audit["previous_active_run_id"] == first_run
 
     assert decide(instance, third.run_id, "reject", user="bob").success
     assert find_run(load_registry(project), third.run_id)["status"] == "rejected"

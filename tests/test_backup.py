@@ -8,8 +8,8 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from tests.conftest import tree_hashes
-from tests.killing import COUNTED_KILL
+from tests.killing import COUNTED_KILL, Forking
 from tests.servers import wait_for
 from tests.test_serving import ITEM, make_config
 from yts_assets.cli.registry import main as registry_cli
@@ -395,19 +395,26 @@ print("DONE", calls)
 """
 
 
-def killed_at(step: int, *args: str) -> subprocess.CompletedProcess:
-    completed = subprocess.run([sys.executable, "-c", KILLER, str(step), *args], cwd=REPO, capture_output=True, text=True,
-                               timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+@pytest.fixture
+def killer() -> Iterator[Forking]:
+    """Runs KILLER as `python -c KILLER step ...` would, each time in a fresh child forked after the imports."""
+    with Forking(KILLER, ["yts_assets.core.backup", "yts_assets.core.paths"], cwd=REPO, timeout=120,
+                 env={**os.environ, "PYTHONPATH": str(REPO)}) as server:
+        yield server
+
+
+def killed_at(killer: Forking, step: int, *args: str) -> subprocess.CompletedProcess:
+    completed = killer.run(str(step), *args)
     assert completed.returncode in (0, -9), completed.stderr[-2000:]
     return completed
 
 
 @pytest.mark.slow
-def test_kill_at_every_step_of_a_backup(paths):
+def test_kill_at_every_step_of_a_backup(paths, killer):
     first = create_backup(paths)
     registry_before = tree_hashes(paths.mlops_dir)
     for step in range(1, 100):
-        completed = killed_at(step, "backup", str(paths.root))
+        completed = killed_at(killer, step, "backup", str(paths.root))
         assert tree_hashes(paths.mlops_dir) == registry_before  # a backup never changes the registry
         archives = list_backups(paths.backups_dir)
         for archive in archives:
@@ -424,7 +431,7 @@ def test_kill_at_every_step_of_a_backup(paths):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("over", ["a newer registry (forced)", "a deleted mlops folder"])
-def test_kill_at_every_step_of_a_restore(paths, trained, over):
+def test_kill_at_every_step_of_a_restore(paths, trained, over, killer):
     archive = create_backup(paths)
     backup_audit = [json.loads(line) for line in members(archive)["mlops/registry_audit.jsonl"].splitlines()]
     rollback(paths, reason="newer", actor="pytest")
@@ -436,7 +443,7 @@ def test_kill_at_every_step_of_a_restore(paths, trained, over):
            paths.registry_audit.read_bytes() if paths.registry_audit.exists() else b"")
     seen = set()
     for step in range(1, 200):
-        completed = killed_at(step, "restore", str(paths.root), str(archive))
+        completed = killed_at(killer, step, "restore", str(paths.root), str(archive))
         with registry_lock(paths):
             recover(paths)
         if over == "a deleted mlops folder" and not paths.model_registry.exists():

@@ -77,8 +77,9 @@ def test_a_slightly_worse_configuration_is_rejected_fold_by_fold(project: Projec
 
 
 @pytest.mark.slow
-def test_a_real_data_candidate_names_the_demo_champion(project: ProjectPaths, instance, real_csv: Path, monkeypatch):
-    first = run_graph(instance)  # no real CSV under the project root: demo data
+def test_a_real_data_candidate_names_the_demo_champion(project: ProjectPaths, instance, first_run, real_csv: Path,
+                                                       monkeypatch):
+    # first_run: no real CSV under the project root, demo data
     monkeypatch.setenv("YTS_DATA_PATH", str(real_csv))
     second = run_graph(instance)
     check = champion_check(second)
@@ -87,20 +88,19 @@ def test_a_real_data_candidate_names_the_demo_champion(project: ProjectPaths, in
     # The same configuration refit on the same folds scores the same: nothing regressed. (Whether the run is
     # promoted is for the other checks: a switch from demo to real data is a drift of its own.)
     assert check.passed, check.description
-    assert check.description.startswith(f"no target worse than champion {first.run_id}: ")
+    assert check.description.startswith(f"no target worse than champion {first_run}: ")
     assert all(f["difference"] == 0 for r in check.metadata["comparison"].value.values() for f in r["folds"])
 
 
 @pytest.mark.slow
-def test_a_champion_that_fails_verification_fails_the_check(project: ProjectPaths, instance):
-    first = run_graph(instance)
-    published = project.published_runs_dir / first.run_id
+def test_a_champion_that_fails_verification_fails_the_check(project: ProjectPaths, first_run):
+    published = project.published_runs_dir / first_run
     candidate = SupervisedModel.load(published / "supervised_bundle.skops")
     (published / "training_metrics.json").chmod(stat.S_IRUSR | stat.S_IWUSR)
     (published / "training_metrics.json").write_text("{}")
     # (in a graph run the drift check on processed_channels already stops on an unverifiable active run)
     outcome = compare_with_champion(project, candidate, POLICY)
     assert not outcome.passed
-    assert outcome.description.startswith(f"champion {first.run_id} failed verification, cannot compare against it: ")
+    assert outcome.description.startswith(f"champion {first_run} failed verification, cannot compare against it: ")
     assert "training_metrics" in outcome.description
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.killing import COUNTED_KILL
+from tests.killing import COUNTED_KILL, Forking
 from tests.test_registry import register
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import (
@@ -49,21 +47,22 @@ def check_invariants(paths: ProjectPaths) -> dict:
 def test_kill_at_every_step_of_a_publish(project: ProjectPaths):
     register(project, "run-a")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for step in range(1, 60):
-        run_id = f"run-k{step}"
-        killed = subprocess.run([sys.executable, "-c", KILLER, str(step), run_id], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=60)
-        registry = check_invariants(project)
-        if killed.returncode == 0:
-            assert killed.stdout.startswith("DONE") and registry["active_run_id"] == run_id
-            break
-        assert killed.returncode == -9, killed.stderr[-2000:]
-        assert registry["active_run_id"] in {"run-a", run_id} or registry["active_run_id"].startswith("next-")
-        following = register(project, f"next-{step}")  # the next run succeeds
-        assert following["active_run_id"] == f"next-{step}"
-        check_invariants(project)
-    else:
-        pytest.fail("the publish never completed")
+    # each kill point in a fresh child, as `python -c KILLER step run_id` would run it, forked after the imports
+    with Forking(KILLER, ["tests.test_registry", "yts_assets.core.paths"], cwd=REPO, env=env, timeout=60) as killer:
+        for step in range(1, 60):
+            run_id = f"run-k{step}"
+            killed = killer.run(str(step), run_id)
+            registry = check_invariants(project)
+            if killed.returncode == 0:
+                assert killed.stdout.startswith("DONE") and registry["active_run_id"] == run_id
+                break
+            assert killed.returncode == -9, killed.stderr[-2000:]
+            assert registry["active_run_id"] in {"run-a", run_id} or registry["active_run_id"].startswith("next-")
+            following = register(project, f"next-{step}")  # the next run succeeds
+            assert following["active_run_id"] == f"next-{step}"
+            check_invariants(project)
+        else:
+            pytest.fail("the publish never completed")
     assert step > 8  # the kill points covered every copy, fsync and rename of a publish
 
 

@@ -157,7 +157,7 @@ def run_daemon_scenario(tmp_path: Path, real_csv: Path, receiver: WebhookReceive
             done = [r for r in runs if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}]
             return done[0] if done else None
 
-        first = wait_for(lambda: trained_on(sha256_file(real_csv)), 300, "new_data_sensor's first training run", 2)
+        first = wait_for(lambda: trained_on(sha256_file(real_csv)), 300, "new_data_sensor's first training run", 0.5)
         assert first["status"] == "SUCCESS" and load_registry(paths)["active_run_id"] == first["runId"]
 
         with uvicorn_yts(ProjectPaths(root=root, artifact_dir=paths.artifact_dir), YTS_REGISTRY_POLL_SECONDS="0.5",
@@ -181,7 +181,7 @@ def run_daemon_scenario(tmp_path: Path, real_csv: Path, receiver: WebhookReceive
             frame.loc[0, "subscribers"] += 1_000_000
             frame.to_csv(snapshot.with_suffix(".part"), index=False, encoding="latin-1")
             snapshot.with_suffix(".part").rename(snapshot)  # a complete file appears at once
-            second = wait_for(lambda: trained_on(sha256_file(snapshot)), 300, "the new snapshot's training run", 2)
+            second = wait_for(lambda: trained_on(sha256_file(snapshot)), 300, "the new snapshot's training run", 0.5)
             assert second["status"] == "SUCCESS"
             assert [r["runId"] for r in runs_tagged(port, "yts/data_sha256", sha256_file(snapshot))] == [second["runId"]]
             registry = load_registry(paths)

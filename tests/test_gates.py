@@ -51,10 +51,9 @@ def failed_checks(result) -> set[str]:
     pytest.param("duplicated_rows", "no_duplicate_channels", marks=pytest.mark.slow),
     pytest.param("empty_file", None, marks=pytest.mark.slow),
 ])
-def test_corrupted_csv_keeps_the_active_run(project: ProjectPaths, instance, monkeypatch, tmp_path, kind, failing_check):
-    good = run_graph(instance)
-    assert good.success
-    published_before = {p.name: sha256_file(p) for p in (project.published_runs_dir / good.run_id).iterdir()}
+def test_corrupted_csv_keeps_the_active_run(project: ProjectPaths, instance, first_run, monkeypatch, tmp_path, kind,
+                                            failing_check):
+    published_before = {p.name: sha256_file(p) for p in (project.published_runs_dir / first_run).iterdir()}
     bundle_before = sha256_file(project.supervised_bundle)
 
     monkeypatch.setenv("YTS_DATA_PATH", str(corrupt(kind, tmp_path / f"{kind}.csv")))
@@ -65,9 +64,9 @@ def test_corrupted_csv_keeps_the_active_run(project: ProjectPaths, instance, mon
     assert sha256_file(project.supervised_bundle) == bundle_before
 
     registry = load_registry(project)
-    assert registry["active_run_id"] == good.run_id
-    assert verify_published_run(project, good.run_id) == []
-    assert {p.name: sha256_file(p) for p in (project.published_runs_dir / good.run_id).iterdir()} == published_before
+    assert registry["active_run_id"] == first_run
+    assert verify_published_run(project, first_run) == []
+    assert {p.name: sha256_file(p) for p in (project.published_runs_dir / first_run).iterdir()} == published_before
     assert not (project.published_runs_dir / bad.run_id).exists()
     if failing_check is None:  # the loader refused the file: nothing ran that could be recorded
         assert find_run(registry, bad.run_id) is None
@@ -77,39 +76,37 @@ def test_corrupted_csv_keeps_the_active_run(project: ProjectPaths, instance, mon
     assert rejected["status"] == "rejected"
     assert any(c["check"].endswith(failing_check) for c in rejected["failing_checks"])
     audit = read_audit(project)[-1]
-    assert audit["action"] == "reject" and audit["new_active_run_id"] == good.run_id
+    assert audit["action"] == "reject" and audit["new_active_run_id"] == first_run
     assert failing_check in audit["reason"]
 
 
 @pytest.mark.slow
-def test_a_degenerate_model_is_rejected_against_the_champion(project: ProjectPaths, instance):
-    good = run_graph(instance)
+def test_a_degenerate_model_is_rejected_against_the_champion(project: ProjectPaths, instance, first_run):
     worse = run_graph(instance, run_config={"ops": {"supervised_bundle": {"config": {"max_iter": 1, "learning_rate": 0.01}}}})
     assert not worse.success
     assert "no_regression_against_champion" in failed_checks(worse)
     assert worse.asset_materializations_for_node("model_registry") == []
     registry = load_registry(project)
-    assert registry["active_run_id"] == good.run_id
+    assert registry["active_run_id"] == first_run
     rejected = find_run(registry, worse.run_id)
     assert rejected["status"] == "rejected"
-    assert "regressed against champion " + good.run_id in rejected["reason"]
+    assert "regressed against champion " + first_run in rejected["reason"]
 
 
 @pytest.mark.slow
-def test_manual_policy_records_a_candidate_to_promote_later(project: ProjectPaths, instance):
-    first = run_graph(instance)
+def test_manual_policy_records_a_candidate_to_promote_later(project: ProjectPaths, instance, first_run):
     second = run_graph(instance, run_config=another_training(promotion_policy="manual"))
     assert second.success
     registry = load_registry(project)
-    assert registry["active_run_id"] == first.run_id
+    assert registry["active_run_id"] == first_run
     assert find_run(registry, second.run_id)["status"] == "candidate"
     assert second.asset_materializations_for_node("model_registry")[0].metadata["decision"].value == "candidate"
     promote(project, second.run_id, reason="reviewed", actor="pytest")
     assert load_registry(project)["active_run_id"] == second.run_id
 
 
-def test_registry_only_run_is_refused_and_changes_nothing(project: ProjectPaths, instance, monkeypatch, tmp_path):
-    good = run_graph(instance)
+def test_registry_only_run_is_refused_and_changes_nothing(project: ProjectPaths, instance, first_run, monkeypatch,
+                                                          tmp_path):
     before = tree_hashes(project.mlops_dir)
     again = run_graph(instance, selection="model_registry")
     assert not again.success
@@ -122,7 +119,7 @@ def test_registry_only_run_is_refused_and_changes_nothing(project: ProjectPaths,
     bad = run_graph(instance)
     assert not bad.success and find_run(load_registry(project), bad.run_id)["status"] == "rejected"
     assert not run_graph(instance, selection="model_registry").success
-    assert load_registry(project)["active_run_id"] == good.run_id
+    assert load_registry(project)["active_run_id"] == first_run
 
 
 def test_a_run_without_its_checks_cannot_publish(project: ProjectPaths, instance):
@@ -156,8 +153,7 @@ def test_gate_policy_is_run_config(project: ProjectPaths, instance):
     assert run_graph(instance).success  # the default policy, on the same data
 
 
-def test_checks_write_nothing_outside_the_gate(project: ProjectPaths, instance, monkeypatch, tmp_path):
-    good = run_graph(instance)
+def test_checks_write_nothing_outside_the_gate(project: ProjectPaths, instance, first_run, monkeypatch, tmp_path):
     before = tree_hashes(project.mlops_dir)
     monkeypatch.setenv("YTS_DATA_PATH", str(corrupt("negative_values", tmp_path / "negative.csv")))
     defs = build_definitions()
@@ -168,18 +164,17 @@ def test_checks_write_nothing_outside_the_gate(project: ProjectPaths, instance, 
     result = checks_only.execute_in_process(instance=instance, raise_on_error=False)
     assert "non_negative_values" in failed_checks(result)
     assert tree_hashes(project.mlops_dir) == before  # outside training_job nothing records a rejection
-    assert load_registry(project)["active_run_id"] == good.run_id
+    assert load_registry(project)["active_run_id"] == first_run
 
 
 @pytest.mark.slow
-def test_summary_shows_failed_checks_and_the_unchanged_active_run(project: ProjectPaths, instance, tmp_path):
-    good = run_graph(instance)
+def test_summary_shows_failed_checks_and_the_unchanged_active_run(project: ProjectPaths, first_run, tmp_path):
     bad_csv = corrupt("negative_values", tmp_path / "negative.csv")
     completed = subprocess.run([str(Path(sys.executable).parent / "yts-run")], capture_output=True, text=True, timeout=300,
                                env={**os.environ, "YTS_DATA_PATH": str(bad_csv), "DAGSTER_HOME": str(tmp_path / "home")})
     assert completed.returncode == 1
     assert "FAIL processed_channels:non_negative_values  - negative values in uploads (5 rows)" in completed.stdout
-    assert f"active run id: {good.run_id} (unchanged: this run is rejected" in completed.stdout
+    assert f"active run id: {first_run} (unchanged: this run is rejected" in completed.stdout
 
 
 def write_batch(folder: Path, name: str, records: list[dict], extra_lines: list[str] = ()) -> Path:
@@ -224,7 +219,7 @@ def test_payload_drift_check_and_rejected_lines(project: ProjectPaths, instance,
 
 @pytest.mark.slow
 def test_a_tampered_bundle_fails_integrity_and_is_not_promoted(project: ProjectPaths, instance):
-    good = run_graph(instance)
+    good = run_graph(instance)  # in this instance: the subset runs below read its upstream materializations
     retrained = run_graph(instance, selection="supervised_bundle")
     assert retrained.success
     project.for_run(retrained.run_id).supervised_model.write_bytes(b"tampered after materialization")
@@ -236,15 +231,14 @@ def test_a_tampered_bundle_fails_integrity_and_is_not_promoted(project: ProjectP
 
 
 @pytest.mark.slow
-def test_a_retrain_on_nothing_new_is_recorded_unchanged(project: ProjectPaths, instance):
-    first = run_graph(instance)
+def test_a_retrain_on_nothing_new_is_recorded_unchanged(project: ProjectPaths, instance, first_run):
     again = run_graph(instance)
     assert again.success
     assert again.asset_materializations_for_node("model_registry")[0].metadata["decision"].value == "unchanged"
     registry = load_registry(project)
     record = find_run(registry, again.run_id)
-    assert record["status"] == "unchanged" and record["same_as"] == first.run_id
-    assert registry["active_run_id"] == first.run_id
+    assert record["status"] == "unchanged" and record["same_as"] == first_run
+    assert registry["active_run_id"] == first_run
     assert not (project.published_runs_dir / again.run_id).exists()  # no second published copy
     assert read_audit(project)[-1]["action"] == "unchanged"
     with pytest.raises(RegistryError, match="was never published"):

@@ -226,20 +226,18 @@ def write_bad_input(kind: str, path: Path) -> Path:
     pytest.param("binary", "not a text CSV", marks=pytest.mark.slow),
     pytest.param("other_dataset", "is not the Global YouTube Statistics dataset", marks=pytest.mark.slow),
 ])
-def test_bad_input_fails_clearly_and_changes_nothing(project: ProjectPaths, instance, monkeypatch, tmp_path, kind, message):
-    good = run_graph(instance)
-    assert good.success
+def test_bad_input_fails_clearly_and_changes_nothing(project: ProjectPaths, instance, first_run, monkeypatch, tmp_path,
+                                                     kind, message):
     before = {**tree_hashes(project.artifact_dir), **tree_hashes(project.data_dir)}
     monkeypatch.setenv("YTS_DATA_PATH", str(write_bad_input(kind, tmp_path / f"{kind}.csv")))
     result = run_graph(instance)
     assert not result.success
     assert message in failure_messages(result)
     assert {**tree_hashes(project.artifact_dir), **tree_hashes(project.data_dir)} == before
-    assert load_registry(project)["active_run_id"] == good.run_id
+    assert load_registry(project)["active_run_id"] == first_run
 
 
-def test_failure_mid_graph_leaves_no_partial_files(project: ProjectPaths, instance):
-    good = run_graph(instance)
+def test_failure_mid_graph_leaves_no_partial_files(project: ProjectPaths, instance, first_run):
     bundle_before = sha256_file(project.supervised_bundle)
     registry_before = project.model_registry.read_bytes()
     result = run_graph(instance, run_config={"ops": {"supervised_bundle": {"config": {"cv_folds": 1}}}})
@@ -249,5 +247,5 @@ def test_failure_mid_graph_leaves_no_partial_files(project: ProjectPaths, instan
     assert project.model_registry.read_bytes() == registry_before
     assert not list(project.artifact_dir.rglob("*.tmp"))
     assert not list(project.published_runs_dir.glob(".*staging"))
-    assert load_registry(project)["active_run_id"] == good.run_id
-    assert json.loads(project.registry_audit.read_text().splitlines()[-1])["new_active_run_id"] == good.run_id
+    assert load_registry(project)["active_run_id"] == first_run
+    assert json.loads(project.registry_audit.read_text().splitlines()[-1])["new_active_run_id"] == first_run

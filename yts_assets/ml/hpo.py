@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from .features import CONTRACT_SCHEMA, TARGETS
 from .models import FeatureEncoder
-from .training import TUNABLE, TargetData, TrainingConfig, make_regressor, outer_folds, with_params
+from .training import TUNABLE, TargetData, TrainingConfig, load_openmp, make_regressor, outer_folds, with_params
 
 INNER_FOLDS = 3
 SEARCH_SPACE = {
@@ -127,6 +127,7 @@ def search(processed: pd.DataFrame, config: TrainingConfig, *, n_trials: int, ti
     deadline = time.monotonic() + timeout_seconds
     studies_left = len(TARGETS) * (config.cv_folds + 1)
     results: dict[str, Any] = {}
+    load_openmp()
     with threadpool_limits(limits=1):
         for target, column in TARGETS.items():
             data = TargetData.of(encoder, processed, target).sample(config.cv_max_rows, config.random_seed)  # as the CV

@@ -127,6 +127,11 @@ def with_params(config: TrainingConfig, params: dict[str, Any] | None) -> Traini
     return replace(config, **{k: v for k, v in (params or {}).items() if k in TUNABLE})
 
 
+def load_openmp() -> None:
+    """Import scikit-learn's gradient boosting, which loads OpenMP: a thread limit set before that limits nothing."""
+    import sklearn.ensemble  # noqa: F401
+
+
 def make_regressor(config: TrainingConfig) -> HistGradientBoostingRegressor:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -334,6 +339,7 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
     # On ~1,000 rows OpenMP thread start-up costs more than it saves; only large final fits use every core, or the
     # jobs spread over the worker processes when a pool runs (workers.py).
+    load_openmp()
     with threadpool_limits(limits=1):
         fitted = workers.run_all(fit_target, [(data[target], schema, config, (tuned or {}).get(target))
                                               for schema, target in jobs], rows=len(processed))
@@ -379,6 +385,7 @@ def score_configuration(processed: pd.DataFrame, config: TrainingConfig, trainin
     data = {target: TargetData.of(encoder, processed, target).sample(config.cv_max_rows, config.random_seed)
             for target in TARGETS}
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
+    load_openmp()
     with threadpool_limits(limits=1):
         scored = workers.run_all(cross_validate, [
             (data[target], schema, with_params(base, refit_by_schema.get(schema, {}).get(target)))
