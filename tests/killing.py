@@ -1,6 +1,11 @@
 """Crash tests: a subprocess preamble whose `counted(f)` wraps a function so the process kills itself (SIGKILL)
 at its `sys.argv[1]`-th call of any counted function, to test every point of a write sequence."""
 
+import json
+import subprocess
+import sys
+import threading
+
 COUNTED_KILL = """
 import os, shutil, signal, sys
 kill_at, calls = int(sys.argv[1]), 0
@@ -61,19 +66,12 @@ class Forking:
     from a child forked off one server that imported `preload` first; the server is stopped on exit."""
 
     def __init__(self, script: str, preload: list[str], cwd, env: dict[str, str], timeout: float = 120) -> None:
-        import json
-        import subprocess
-        import sys
-
-        self.timeout, self.json = timeout, json
+        self.timeout = timeout
         self.server = subprocess.Popen([sys.executable, "-c", FORKING_SERVER, json.dumps(preload), script], cwd=cwd,
                                        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def run(self, *args: str):
-        import subprocess
-        import threading
-
-        self.server.stdin.write(self.json.dumps(list(args)) + "\n")
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        self.server.stdin.write(json.dumps(list(args)) + "\n")
         self.server.stdin.flush()
         timer = threading.Timer(self.timeout, self.server.kill)  # a hung child: the server goes, the test fails
         timer.start()
@@ -82,7 +80,7 @@ class Forking:
         finally:
             timer.cancel()
         assert line, f"the forking server stopped (exit code {self.server.poll()})"
-        answer = self.json.loads(line)
+        answer = json.loads(line)
         return subprocess.CompletedProcess(list(args), answer["returncode"], answer["stdout"], answer["stderr"])
 
     def __enter__(self) -> "Forking":
@@ -92,6 +90,6 @@ class Forking:
         self.server.stdin.close()
         try:
             self.server.wait(timeout=30)
-        except Exception:
+        except subprocess.TimeoutExpired:
             self.server.kill()
             self.server.wait(timeout=10)
