@@ -4,6 +4,7 @@ a form that loads, and no worker outliving a killed run process."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from yts_assets.core.files import sha256_file
+from yts_assets.core.processes import FEW_COLLECTIONS
 from yts_assets.ml import models, workers
 from yts_assets.ml.dataset import load_raw, process
 from yts_assets.ml.models import ModelFormatError, SupervisedModel
@@ -51,17 +53,14 @@ def test_without_a_pool_jobs_run_in_this_process():
         workers.submit(fails, "inline").result()
 
 
+def _worker_state() -> tuple[tuple[int, int, int], bool, bool]:
+    return gc.get_threshold(), "skops.io" in sys.modules, "sklearn.ensemble" in sys.modules
+
+
 @pytest.mark.slow
-def test_an_allowed_pool_starts_only_for_large_data():
-    workers.allow(2)
-    try:
-        assert workers.run_all(_pid_after, [(0,), (0,)], rows=workers.POOL_MIN_ROWS - 1) == [os.getpid()] * 2
-        assert not workers.running()
-        assert os.getpid() not in workers.run_all(_pid_after, [(0,), (0,)], rows=workers.POOL_MIN_ROWS)
-        assert workers.running() and workers.submit(os.getpid).result() != os.getpid()  # now everything goes there
-    finally:
-        workers.stop()
-    assert workers.run_all(_pid_after, [(0,)], rows=10**9) == [os.getpid()]  # stop() withdrew the permission
+def test_workers_start_with_their_imports_done_and_the_collector_tuned(pool):
+    thresholds, skops_loaded, sklearn_loaded = workers.submit(_worker_state).result()
+    assert thresholds == FEW_COLLECTIONS and skops_loaded and sklearn_loaded
 
 
 @pytest.mark.slow

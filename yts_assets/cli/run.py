@@ -1,4 +1,6 @@
-"""yts-run: materialize the whole graph in-process and print a short summary."""
+"""yts-run: materialize the whole graph in-process and print a short summary.
+
+Imports here are light (no pandas, no Dagster) so that the worker pool's forkserver starts first thing."""
 
 from __future__ import annotations
 
@@ -15,16 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core import config
-from ..core.files import read_json
 from ..core.paths import ProjectPaths
-from ..core.processes import process_alive
-from ..core.registry import RegistryError, find_run, load_registry, recover, registry_lock
+from ..core.processes import collect_less, process_alive, usable_cores
 from ..ml import workers
-from ..ml.features import TARGETS
-from ..ml.source import SourceMode, describe_source
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
+
+    from ..ml.source import SourceMode
 
 FALLBACK_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
@@ -91,6 +91,9 @@ def failure_reasons(result) -> list[tuple[str, str]]:  # noqa: ANN001 - an Execu
 
 def data_source_line(result, paths: ProjectPaths, mode: SourceMode) -> str:  # noqa: ANN001
     """The data this run read, from the record it wrote; else what it tried to read."""
+    from ..core.files import read_json
+    from ..ml.source import describe_source
+
     read_now = result is not None and result.asset_materializations_for_node("raw_youtube_stats")
     if read_now and paths.for_run(result.run_id).raw_source.is_file():
         source = read_json(paths.for_run(result.run_id).raw_source)
@@ -100,6 +103,9 @@ def data_source_line(result, paths: ProjectPaths, mode: SourceMode) -> str:  # n
 
 
 def metrics_lines(result, paths: ProjectPaths) -> list[str]:  # noqa: ANN001
+    from ..core.files import read_json
+    from ..ml.features import TARGETS
+
     own = paths.for_run(result.run_id) if result is not None else None
     manifest = read_json(own.training_manifest) if own and own.training_manifest.is_file() else None
     if own is None or not manifest:
@@ -125,6 +131,8 @@ def metrics_lines(result, paths: ProjectPaths) -> list[str]:  # noqa: ANN001
 
 
 def active_run_line(result, paths: ProjectPaths) -> str:  # noqa: ANN001
+    from ..core.registry import RegistryError, find_run, load_registry
+
     try:
         registry = load_registry(paths)
     except RegistryError as exc:
@@ -192,11 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     result, crash, repaired, paths, dagster_home = None, None, [], None, None
     tags = {**LAUNCHER_TAGS, "yts/pid": str(os.getpid()), "yts/host": socket.gethostname()}
+    thresholds = gc.get_threshold()
     try:
-        if config.WORKERS.is_set() and config.WORKERS.get():  # asked for: the server imports while Dagster loads
-            workers.start(config.WORKERS.get())
-        elif config.WORKERS.get() != 0:
-            workers.allow()  # a pool only for large data (workers.POOL_MIN_ROWS)
+        collect_less()
+        pool_size = config.WORKERS.get() if config.WORKERS.is_set() else (None if usable_cores() > 1 else 0)
+        if pool_size != 0:  # first thing: the forkserver imports scikit-learn while this process loads Dagster
+            workers.start(pool_size)
         from dagster import DagsterInstance
 
         paths = ProjectPaths.from_env()
@@ -207,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             with first_use_lock(dagster_home):  # concurrent first runs would race the storage migrations
                 instance = stack.enter_context(DagsterInstance.get())
             repaired += [f"run {run_id} was interrupted; marked FAILURE" for run_id in fail_interrupted_runs(instance)]
+            from ..core.registry import recover, registry_lock
+
             with registry_lock(paths):
                 repaired += recover(paths)
             job = build_definitions().resolve_job_def(TRAINING_JOB)
@@ -216,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         crash = exc
     finally:
         workers.stop()  # the pool lives for one run: main() is also called in-process (tests, benchmarks)
+        gc.set_threshold(*thresholds)
     if paths is None:
         print(f"yts: run (not started) FAILED: {type(crash).__name__}: {crash}")
         return 1

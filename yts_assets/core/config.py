@@ -112,7 +112,7 @@ EXECUTOR = Variable("YTS_EXECUTOR", str, "in_process", "`in_process`, `multiproc
                     "`celery` (each step a task for dagster-celery workers; needs the `scale` extra)")
 WORKERS = Variable("YTS_WORKERS", parse_count, None, "worker processes `yts-run` fits models, serializes them and "
                    "draws pictures in (forked by a forkserver), started first thing; `0`: everything in the run "
-                   "process", "unset: one per core, started when the data has 20,000 rows or more")
+                   "process", "unset: one per core on a machine with two or more, else none")
 CELERY_BROKER = Variable("YTS_CELERY_BROKER", str, "redis://127.0.0.1:6379/0",
                          "Celery broker of `YTS_EXECUTOR=celery` (the workers must use the same)")
 CELERY_BACKEND = Variable("YTS_CELERY_BACKEND", str, None, "Celery result backend of `YTS_EXECUTOR=celery`",

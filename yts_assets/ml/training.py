@@ -3,8 +3,10 @@ conformal prediction intervals, and metrics on the segment of each target that m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +132,18 @@ def with_params(config: TrainingConfig, params: dict[str, Any] | None) -> Traini
 def load_openmp() -> None:
     """Import scikit-learn's gradient boosting, which loads OpenMP: a thread limit set before that limits nothing."""
     import sklearn.ensemble  # noqa: F401
+
+
+@contextlib.contextmanager
+def one_thread_per_fit() -> Iterator[None]:
+    """Around jobs given to workers.run_all: workers already fit on one thread each, and this process then need not
+    import scikit-learn; in this process, one OpenMP thread per fit."""
+    if workers.running():
+        yield
+        return
+    load_openmp()
+    with threadpool_limits(limits=1):
+        yield
 
 
 def make_regressor(config: TrainingConfig) -> HistGradientBoostingRegressor:
@@ -339,10 +353,9 @@ def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
     # On ~1,000 rows OpenMP thread start-up costs more than it saves; only large final fits use every core, or the
     # jobs spread over the worker processes when a pool runs (workers.py).
-    load_openmp()
-    with threadpool_limits(limits=1):
+    with one_thread_per_fit():
         fitted = workers.run_all(fit_target, [(data[target], schema, config, (tuned or {}).get(target))
-                                              for schema, target in jobs], rows=len(processed))
+                                              for schema, target in jobs])
     results: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     models: dict[str, dict[str, HistGradientBoostingRegressor]] = {schema: {} for schema in schemas}
     intervals: dict[str, dict[str, float]] = {schema: {} for schema in schemas}
@@ -385,11 +398,10 @@ def score_configuration(processed: pd.DataFrame, config: TrainingConfig, trainin
     data = {target: TargetData.of(encoder, processed, target).sample(config.cv_max_rows, config.random_seed)
             for target in TARGETS}
     jobs = [(schema, target) for schema in schemas for target in TARGETS]
-    load_openmp()
-    with threadpool_limits(limits=1):
+    with one_thread_per_fit():
         scored = workers.run_all(cross_validate, [
             (data[target], schema, with_params(base, refit_by_schema.get(schema, {}).get(target)))
-            for schema, target in jobs], rows=len(processed))
+            for schema, target in jobs])
     by_schema: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
     for (schema, target), result in zip(jobs, scored):
         by_schema[schema][target] = result

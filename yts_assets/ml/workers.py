@@ -1,16 +1,15 @@
 """CPU-bound work on every core without a process per step: a few worker processes forked by a forkserver.
 
-scikit-learn's fits on request-sized data hold the GIL (threads gain nothing), so the supervised fits, the model
-files' serialization and the metadata pictures run in worker processes when a pool is started. The run process
-never forks itself: it holds OpenMP, BLAS and jemalloc threads, and a forked copy of such a process can deadlock.
-The forkserver is a fresh interpreter that only imports (scikit-learn, skops, matplotlib: ~1.5 s, paid on another
-core while the run process loads the code location) and forks each worker from that quiet state.
+scikit-learn's fits on request-sized data hold the GIL (threads gain nothing), so the clustering and supervised
+fits, the model files' serialization and the metadata pictures run in worker processes when a pool is started. The
+run process never forks itself: it holds OpenMP, BLAS and jemalloc threads, and a forked copy of such a process can
+deadlock. The forkserver is a fresh interpreter that only imports (worker_imports.py: scikit-learn, skops,
+matplotlib, ~2 s paid on another core while the run process loads Dagster and the code location) and forks each
+worker from that quiet state; the run process itself then never imports skops or matplotlib.
 
-A pool costs ~1.5 s of imports on the other core and pickling both ways; on the real data's ~1,000 rows the fits
-take about as long in place, so `yts-run` only allows one (`allow`): the first `run_all` of at least POOL_MIN_ROWS
-rows starts it, and from then on serialization and pictures run there too. YTS_WORKERS=N starts N workers
-first thing instead; 0 never starts any. Anywhere else (tests, the Dagster webserver's runs) `run_all` and `submit`
-run in the calling process, unchanged. Workers exit when the process that started them is gone.
+`yts-run` starts a pool first thing on a machine with two cores or more (YTS_WORKERS=N: N workers; 0: none).
+Anywhere else (tests, the Dagster webserver's runs) `run_all` and `submit` run in the calling process, unchanged.
+Workers exit when the process that started them is gone.
 """
 
 from __future__ import annotations
@@ -26,18 +25,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from ..core.processes import process_alive
+from ..core.processes import process_alive, usable_cores
 
-PRELOAD = ("numpy", "pandas", "sklearn.ensemble", "sklearn.inspection", "sklearn.metrics", "sklearn.model_selection",
-           "skops.io", "joblib", "crepes", "matplotlib.figure", "matplotlib.backends.backend_agg",
-           "yts_assets.ml.training", "yts_assets.ml.plots", "yts_assets.ml.maps")
+PRELOAD = ("yts_assets.ml.worker_imports",)
 PARENT_POLL_SECONDS = 0.5
-POOL_MIN_ROWS = 20_000  # from this many rows, model fits on every core repay starting the pool
 Result = TypeVar("Result")
 log = logging.getLogger(__name__)
 
 _pool: ProcessPoolExecutor | None = None
-_allowed: tuple[int | None] | None = None  # (worker count,) once allow() was called: large jobs may start the pool
 _pool_lock = threading.Lock()
 _thread_limits: Any = None  # keeps a worker's BLAS/OpenMP limit alive; set only in a worker
 
@@ -67,18 +62,12 @@ def start(workers: int | None = None) -> ProcessPoolExecutor:
             from multiprocessing import forkserver
 
             forkserver.ensure_running()  # returns at once; the server imports on its own core
-            count = workers or os.cpu_count() or 1
+            count = workers or usable_cores()
             _pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_initialize_worker,
                                         initargs=(os.getpid(),))
             threading.Thread(target=_fork_workers, args=(_pool, count), name="yts-fork-workers", daemon=True).start()
             atexit.register(stop)
         return _pool
-
-
-def allow(workers: int | None = None) -> None:
-    """Let the first `run_all` of at least POOL_MIN_ROWS rows start a pool of `workers` (default: one per core)."""
-    global _allowed
-    _allowed = (workers,)
 
 
 def _fork_workers(pool: ProcessPoolExecutor, count: int) -> None:
@@ -91,10 +80,10 @@ def _fork_workers(pool: ProcessPoolExecutor, count: int) -> None:
 
 
 def stop() -> None:
-    """Stop the pool (waiting for its workers) and withdraw `allow`."""
-    global _pool, _allowed
+    """Stop the pool (waiting for its workers)."""
+    global _pool
     with _pool_lock:
-        pool, _pool, _allowed = _pool, None, None
+        pool, _pool = _pool, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -124,11 +113,7 @@ def submit(function: Callable[..., Result], *args: Any) -> Future[Result]:
     return done
 
 
-def run_all(function: Callable[..., Result], jobs: Iterable[tuple[Any, ...]], rows: int = 0) -> list[Result]:
-    """`function(*job)` for every job, in order: spread over the workers when the pool runs, or when `allow` was
-    called and the jobs' data has at least POOL_MIN_ROWS `rows` (then the pool starts here)."""
-    allowed = _allowed
-    if _pool is None and allowed is not None and rows >= POOL_MIN_ROWS:
-        start(allowed[0])
+def run_all(function: Callable[..., Result], jobs: Iterable[tuple[Any, ...]]) -> list[Result]:
+    """`function(*job)` for every job, in order: spread over the workers when the pool runs."""
     futures = [submit(function, *job) for job in jobs]
     return [future.result() for future in futures]
