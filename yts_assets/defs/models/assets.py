@@ -205,7 +205,10 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
 def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
     processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
-    model, table = train_clustering(processed, resolved(config.model_dump(), ClusteringConfig, CLUSTERING_VARIABLES))
+    fitting = workers.submit(train_clustering, processed,
+                             resolved(config.model_dump(), ClusteringConfig, CLUSTERING_VARIABLES))
+    import sklearn.cluster  # noqa: F401 - while a worker fits: receiving the model needs it here
+    model, table = fitting.result()
     plot = workers.submit(clusters_png, np.log1p(table["uploads"].clip(lower=0).to_numpy(float)),
                           np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
                           table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")
