@@ -28,7 +28,7 @@ from yts_assets.core.alerts import AlertOutbox
 from yts_assets.core.files import read_json, sha256_file
 from yts_assets.core.paths import ProjectPaths
 from yts_assets.core.registry import load_registry, read_audit, serving_baseline
-from yts_assets.definitions import build_definitions
+from yts_assets.definitions import build_definitions, forkserver_unless_configured
 from yts_assets.defs.automation import build_retraining_schedule
 from yts_assets.resources import GatePolicyResource, YtsSettings
 
@@ -310,6 +310,16 @@ def test_cron_and_interval_are_read_when_the_definitions_load(monkeypatch):
     monkeypatch.setenv("YTS_EXECUTOR", "threads")
     with pytest.raises(config.ConfigError, match="YTS_EXECUTOR='threads' is not one of in_process, multiprocess"):
         build_definitions()
+
+
+def test_multiprocess_steps_fork_from_a_preloaded_server_unless_run_config_says_otherwise(monkeypatch):
+    preloaded = {"forkserver": {"preload_modules": ["yts_assets.definitions", "yts_assets.ml.worker_imports"]}}
+    assert forkserver_unless_configured({"max_concurrent": 1}) == {"start_method": preloaded, "max_concurrent": 1}
+    assert forkserver_unless_configured({"start_method": {"spawn": {}}})["start_method"] == {"spawn": {}}
+    monkeypatch.setenv("YTS_EXECUTOR", "multiprocess")
+    executor = build_definitions().resolve_job_def("training_job").executor_def
+    assert executor.name == "multiprocess" and executor.config_schema.config_type.fields.keys() >= {
+        "max_concurrent", "start_method", "retries"}  # run config can still set them
 
 
 def test_sensors_and_schedule_run_by_default():

@@ -20,8 +20,19 @@ from .defs.registry.gate import BlockingChecks
 from .resources import GatePolicyResource, YtsSettings
 from .tracking import ExperimentTracking
 
+# Step processes fork from a server that imported the code location and scikit-learn once (Dagster spawns a fresh
+# interpreter per step otherwise); run config may still set `start_method` and the executor's other fields.
+STEP_PRELOAD = ["yts_assets.definitions", "yts_assets.ml.worker_imports"]
+
+
+def forkserver_unless_configured(run_config: dict) -> dict:
+    return {"start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}}, **run_config}
+
+
+multiprocess = multiprocess_executor.configured(forkserver_unless_configured, name="multiprocess",
+                                                config_schema=multiprocess_executor.config_schema.config_type)
 # In-process by default: on 2 cores a process per step costs more than the steps (README, "Scaling out").
-EXECUTORS: dict[str, ExecutorDefinition] = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
+EXECUTORS: dict[str, ExecutorDefinition] = {"in_process": in_process_executor, "multiprocess": multiprocess}
 TRAINING_JOB = "training_job"
 
 
