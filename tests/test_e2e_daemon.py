@@ -38,6 +38,8 @@ RUN_STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { sta
 RUNS_BY_JOB = """query Jobs($job: String!) {
   runsOrError(filter: {pipelineName: $job}) { ... on Runs { results { runId status } } }
 }"""
+SENSOR_TICKS = """query Ticks($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  ... on Sensor { sensorState { ticks(limit: 10) { status timestamp } } } } }"""
 RUNS_BY_TAG = """query Runs($key: String!, $value: String!) {
   runsOrError(filter: {tags: [{key: $key, value: $value}]}) { ... on Runs { results { runId status jobName } } }
 }"""
@@ -110,6 +112,13 @@ def drifted_records(paths: ProjectPaths, seed: int) -> str:
     return "".join(json.dumps({**r, "uploads": r["uploads"] * 100}) + "\n" for r in json.loads(rows.to_json(orient="records")))
 
 
+def ticks_since(port: int, sensor: str, since: float) -> int:
+    """Evaluations of `sensor` that started after `since` (epoch seconds) and finished."""
+    selector = {"repositoryLocationName": "yts", "repositoryName": "__repository__", "sensorName": sensor}
+    ticks = graphql(port, SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
+    return sum(1 for t in ticks if t["timestamp"] > since and t["status"] in {"SUCCESS", "SKIPPED", "FAILURE"})
+
+
 def runs_tagged(port: int, key: str, value: str) -> list[dict]:
     return graphql(port, RUNS_BY_TAG, {"key": key, "value": value})["runsOrError"]["results"]
 
@@ -164,11 +173,13 @@ def run_daemon_scenario(tmp_path: Path, real_csv: Path, receiver: WebhookReceive
                          YTS_CAPTURE_ENABLED="false") as api:
             assert call(api, "POST", "/predict", ITEM)[1]["run_id"] == first["runId"]
 
-            for seed in (1, 2, 3):  # drift on the data the active run was trained on
+            for seed in (1, 2, 3):  # drift on the data the active run was trained on: three batches (a streak
+                # across ticks is tests/test_alerts.py's)
                 (paths.incoming_dir / f"drifted-{seed}.jsonl").write_text(drifted_records(paths, seed))
-                time.sleep(6)  # one sensor interval: each is its own batch
-            wait_for(lambda: len(receiver.received) >= 2, 120, "the drift alerts at the webhook", interval=1)
-            time.sleep(12)  # two more sensor ticks: nothing more
+            wait_for(lambda: len(receiver.received) >= 2, 120, "the drift alerts at the webhook", interval=0.5)
+            alerted = time.time()
+            wait_for(lambda: ticks_since(port, "incoming_drift_sensor", alerted), 60, "another drift sensor tick",
+                     interval=0.5)  # that found nothing more to say
             assert sorted(receiver.kinds()) == ["repeated_drift", "retraining_required"]
             required = load_registry(paths)["retraining_required"]
             assert required["since_run_id"] == first["runId"] and len(required["batches"]) == 3
@@ -188,7 +199,9 @@ def run_daemon_scenario(tmp_path: Path, real_csv: Path, receiver: WebhookReceive
             assert registry["active_run_id"] == second["runId"] and registry["retraining_required"] is None
             wait_for(lambda: call(api, "POST", "/predict", ITEM)[1]["run_id"] == second["runId"], 30,
                      "the API to swap to the new run", interval=0.5)
-            time.sleep(12)  # an unchanged file never triggers another run
+            swapped = time.time()
+            wait_for(lambda: ticks_since(port, "new_data_sensor", swapped), 60, "another new-data sensor tick",
+                     interval=0.5)  # an unchanged file never triggers another run
             assert len(graphql(port, RUNS_BY_JOB, {"job": "training_job"})["runsOrError"]["results"]) == 2
     finally:
         for process in processes:
