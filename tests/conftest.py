@@ -10,6 +10,9 @@ from collections import Counter
 # cores: OpenMP threads that spin at barriers while a sibling thread waits for a core slow scikit-learn's fits down
 # many times over. Sleep instead; set before anything loads OpenMP, and inherited by every subprocess.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# For the same reason the yts-run processes the tests start fit in process: a worker pool per run (yts-run's default
+# on two cores) would only add processes to busy cores. tests/test_cli.py runs the default and YTS_WORKERS=2.
+os.environ.setdefault("YTS_WORKERS", "0")
 
 from pathlib import Path  # noqa: E402
 

@@ -164,7 +164,7 @@ def guarded(section: Callable[[], list[str]], what: str) -> list[str]:
 
 def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Path,  # noqa: ANN001
                    mode: SourceMode = "auto", crash: BaseException | None = None,
-                   repaired: list[str] | None = None) -> str:
+                   repaired: list[str] | None = None, pool_size: int = 0) -> str:
     succeeded = result is not None and result.success
     run_id = result.run_id if result is not None else "(not started)"
     lines = [f"yts: run {run_id} {'SUCCEEDED' if succeeded else 'FAILED'} in {elapsed:.1f}s"]
@@ -183,6 +183,8 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
         lines.append(f"  FAILED before the run finished: {type(crash).__name__}: {crash}".rstrip(": "))
     lines += guarded(lambda: metrics_lines(result, paths), "CV metrics")
     lines += guarded(lambda: [active_run_line(result, paths)], "active run id")
+    lines.append(f"worker processes: {pool_size} (fits, model files, pictures)" if pool_size else
+                 f"worker processes: none, everything in this one ({config.WORKERS.name}=0, or one core)")
     lines.append(f"artifacts: {paths.artifact_dir}")
     lines.append(f"UI: DAGSTER_HOME={dagster_home} .venv/bin/dg dev  ->  http://127.0.0.1:3000")
     return "\n".join(lines)
@@ -198,13 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         "resources": {"settings": {"config": {"data_source": args.data_source}}},
         "loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "WARNING"}}},
     }
-    result, crash, repaired, paths, dagster_home = None, None, [], None, None
+    result, crash, repaired, paths, dagster_home, pool_size = None, None, [], None, None, 0
     tags = {**LAUNCHER_TAGS, "yts/pid": str(os.getpid()), "yts/host": socket.gethostname()}
     thresholds = gc.get_threshold()
     try:
         collect_less()
-        pool_size = config.WORKERS.get() if config.WORKERS.is_set() else (None if usable_cores() > 1 else 0)
-        if pool_size != 0:  # first thing: the forkserver imports scikit-learn while this process loads Dagster
+        cores = usable_cores()
+        pool_size = config.WORKERS.get() if config.WORKERS.is_set() else (cores if cores > 1 else 0)
+        if pool_size:  # first thing: the forkserver imports scikit-learn while this process loads Dagster
             workers.start(pool_size)
         from dagster import DagsterInstance
 
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yts: run (not started) FAILED: {type(crash).__name__}: {crash}")
         return 1
     print(format_summary(result, paths, time.perf_counter() - started, dagster_home or paths.root / ".dagster_home",
-                         args.data_source, crash, repaired))
+                         args.data_source, crash, repaired, pool_size))
     gc.freeze()  # nothing is collected at exit: the process ends (about 1 s of collection saved)
     if isinstance(crash, KeyboardInterrupt):
         return 130
