@@ -32,8 +32,10 @@ DATA_PATH_AT_START = config.DATA_PATH.get()
 
 
 # Under xdist, whole files go to the workers (--dist loadfile) in collection order (--no-loadscope-reorder): the
-# files with the longest single tests start first, so that neither worker is left with one of them at the end.
-FIRST_UNDER_XDIST = ("test_scale_out.py", "test_e2e_daemon.py", "test_automation.py", "test_concurrent_runs.py")
+# longest files (their summed durations, `--durations=0`) start first, so that neither worker is left with one of
+# them at the end.
+FIRST_UNDER_XDIST = ("test_e2e_daemon.py", "test_scale_out.py", "test_tracking_hpo.py", "test_cli.py",
+                     "test_automation.py", "test_gates.py", "test_graph.py", "test_backup.py", "test_concurrent_runs.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

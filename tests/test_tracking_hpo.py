@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +20,6 @@ from yts_assets.ml.models import SupervisedModel
 from yts_assets.ml.training import TrainingConfig, outer_folds, usable_rows
 from yts_assets.tracking import ExperimentTracking
 
-REPO = Path(__file__).resolve().parents[1]
 HPO_CONFIG = {"ops": {"hpo_study": {"config": {"n_trials": 2, "timeout_seconds": 120}}}}
 
 
@@ -121,26 +118,6 @@ def test_a_failed_dagster_run_closes_its_mlflow_run_as_failed(project: ProjectPa
     client = mlflow_client(project)
     [run] = client.search_runs([client.get_experiment_by_name("yts").experiment_id])
     assert run.data.tags["dagster_run_id"] == result.run_id and run.info.status == "FAILED"
-
-
-@pytest.mark.slow
-def test_tracking_off_imports_nothing_heavy_and_logs_nothing(project: ProjectPaths):
-    script = (
-        "import sys\n"
-        "from dagster import DagsterInstance\n"
-        "from tests.conftest import run_graph\n"
-        "with DagsterInstance.ephemeral() as instance:\n"
-        "    assert run_graph(instance).success\n"
-        "heavy = sorted(m for m in ('mlflow', 'dagster_mlflow', 'optuna') if m in sys.modules)\n"
-        "print('HEAVY', heavy)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in {"YTS_ENABLE_MLFLOW", "MLFLOW_TRACKING_URI"}}
-    completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
-                               timeout=300)
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    assert "HEAVY []" in completed.stdout
-    assert not (project.artifact_dir / "mlflow").exists()
-    assert read_json(project.training_manifest)["mlflow_run_id"] is None
 
 
 def test_an_unusable_store_fails_strict_runs_and_warns_otherwise(project: ProjectPaths, instance, monkeypatch):

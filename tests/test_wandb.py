@@ -189,17 +189,22 @@ def test_a_missing_package_or_failed_init_fails_strict_runs_and_warns_otherwise(
 
 
 @pytest.mark.slow
-def test_wandb_off_imports_nothing_and_logs_nothing(project: ProjectPaths, wandb_dir):
+def test_tracking_off_imports_nothing_heavy_and_logs_nothing(project: ProjectPaths, wandb_dir):
+    """Neither MLflow, W&B nor Optuna turned on: a whole training imports none of them and writes nothing of theirs."""
     script = (
         "import sys\n"
         "from dagster import DagsterInstance\n"
         "from tests.conftest import run_graph\n"
         "with DagsterInstance.ephemeral() as instance:\n"
         "    assert run_graph(instance).success\n"
-        "print('LOADED', sorted(m for m in ('wandb', 'yts_assets.wandb_tracking') if m in sys.modules))\n"
+        "print('LOADED', sorted(m for m in ('wandb', 'yts_assets.wandb_tracking', 'mlflow', 'dagster_mlflow', 'optuna')"
+        " if m in sys.modules))\n"
     )
-    completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=dict(os.environ), capture_output=True,
-                               text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in {"YTS_ENABLE_MLFLOW", "MLFLOW_TRACKING_URI"}}
+    completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "LOADED []" in completed.stdout
     assert not (wandb_dir / "wandb").exists()
+    assert not (project.artifact_dir / "mlflow").exists()
+    assert read_json(project.training_manifest)["mlflow_run_id"] is None
