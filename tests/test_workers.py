@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from yts_assets.core.files import sha256_file
-from yts_assets.core.processes import FEW_COLLECTIONS
+from yts_assets.core.processes import FEW_COLLECTIONS, process_alive
 from yts_assets.ml import models, workers
 from yts_assets.ml.dataset import load_raw, process
 from yts_assets.ml.models import ModelFormatError, SupervisedModel
@@ -61,6 +61,23 @@ def _worker_state() -> tuple[tuple[int, int, int], bool, bool]:
 def test_workers_start_with_their_imports_done_and_the_collector_tuned(pool):
     thresholds, skops_loaded, sklearn_loaded = workers.submit(_worker_state).result()
     assert thresholds == FEW_COLLECTIONS and skops_loaded and sklearn_loaded
+
+
+@pytest.mark.slow
+def test_stop_ends_the_forkserver_at_once_and_a_new_pool_starts_another():
+    from multiprocessing import forkserver
+
+    workers.start(1)
+    assert workers.submit(os.getpid).result() != os.getpid()
+    server = forkserver._forkserver._forkserver_pid
+    workers.stop()
+    assert not process_alive(server)  # reaped, not left to tear down its imports while holding our stdout
+    workers.start(1)
+    try:
+        assert workers.submit(os.getpid).result() != os.getpid()
+        assert forkserver._forkserver._forkserver_pid not in {None, server}
+    finally:
+        workers.stop()
 
 
 @pytest.mark.slow

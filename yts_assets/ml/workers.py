@@ -18,6 +18,7 @@ import atexit
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -80,12 +81,30 @@ def _fork_workers(pool: ProcessPoolExecutor, count: int) -> None:
 
 
 def stop() -> None:
-    """Stop the pool (waiting for its workers)."""
+    """Stop the pool (waiting for its workers), then the forkserver."""
     global _pool
     with _pool_lock:
         pool, _pool = _pool, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
+        _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """End the forkserver now. It only holds imports; left alone it exits after this process does, by tearing down
+    every module it imported (~0.5 s in which it still holds this process's stdout and stderr, so that a caller
+    reading them waits). multiprocessing starts a new one when a pool next needs it."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None or not hasattr(server, "_stop"):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)  # no handler there: it ends at once
+    except ProcessLookupError:
+        pass
+    server._stop()  # reaps it and forgets its socket
 
 
 def running() -> bool:
