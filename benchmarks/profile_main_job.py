@@ -27,6 +27,7 @@ DRIVER = r"""
 import json, sys, time
 started = time.perf_counter()
 from yts_assets.cli import run as cli
+cli.start_workers()  # as main() does first thing, before the imports below (main finds the pool running)
 imported = time.perf_counter()
 phases = {"cli imports": imported - started}
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage

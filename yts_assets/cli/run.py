@@ -190,6 +190,15 @@ def format_summary(result, paths: ProjectPaths, elapsed: float, dagster_home: Pa
     return "\n".join(lines)
 
 
+def start_workers() -> int:
+    """The worker pool: YTS_WORKERS workers, else one per core on two cores or more. Returns how many (0: none)."""
+    cores = usable_cores()
+    size = config.WORKERS.get() if config.WORKERS.is_set() else (cores if cores > 1 else 0)
+    if size:
+        workers.start(size)  # idempotent
+    return size
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="yts-run", description=__doc__)
     parser.add_argument("--data-source", choices=["auto", "real", "demo"], default="auto")
@@ -205,10 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = gc.get_threshold()
     try:
         collect_less()
-        cores = usable_cores()
-        pool_size = config.WORKERS.get() if config.WORKERS.is_set() else (cores if cores > 1 else 0)
-        if pool_size:  # first thing: the forkserver imports scikit-learn while this process loads Dagster
-            workers.start(pool_size)
+        pool_size = start_workers()  # first thing: the forkserver imports scikit-learn while this loads Dagster
         from dagster import DagsterInstance
 
         paths = ProjectPaths.from_env()
