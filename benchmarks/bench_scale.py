@@ -10,8 +10,8 @@ Dagster instance. An upsample draws rows of the real CSV with replacement, multi
 a lognormal factor (sigma 0.1) and gives each row a unique channel name, so the data keeps the real
 distributions without duplicate channels. Per step: wall time from Dagster's step events, and the
 process's peak RSS when the step ended (the high-water mark so far, so the step that raised it shows). Like
-`yts-run`, a run allows a worker pool (ml/workers.py; one worker per core, started by the supervised fits from
-20,000 rows); --workers N starts N first thing, --workers 0 none;
+`yts-run`, a run starts its worker pool first (ml/workers.py; one worker per core on two cores or more);
+--workers N starts N, --workers 0 none;
 the summed RSS and PSS of the run process and its workers, sampled every 0.1 s, are reported beside the run
 process's peak RSS (PSS splits the pages the forkserver's children share, so it is what the processes cost). A run's
 wall time is its whole process (imports, Dagster's own work between steps, every step); the upsample is made once
@@ -93,17 +93,16 @@ class TreeMemory:
 
 
 def child(csv: Path, workers: int | None) -> None:
-    """One run as `yts-run` makes it: a worker pool first when `workers` is given (else allowed for large data, as
-    yts-run does; none with 0), then Dagster and the job."""
+    """One run as `yts-run` makes it: its worker pool first (`workers` as YTS_WORKERS; None: yts-run's default),
+    then Dagster and the job."""
     started = time.perf_counter()
     memory = TreeMemory()
-    if workers != 0:
-        from yts_assets.ml import workers as pool
+    if workers is not None:
+        os.environ["YTS_WORKERS"] = str(workers)
+    from yts_assets.cli import run as cli
 
-        if workers:
-            pool.start(workers)
-        else:
-            pool.allow()
+    if hasattr(cli, "start_workers"):  # a baseline checkout from before it may not have it
+        cli.start_workers()
     from dagster import DagsterInstance, HookContext, success_hook
 
     from yts_assets.definitions import TRAINING_JOB, build_definitions
