@@ -17,6 +17,7 @@ CLUSTER_INPUTS: dict[str, str] = {
     "earnings": "highest_yearly_earnings",
     "growth": "growth_target",
 }
+CLUSTERING_COLUMNS = ("youtuber", "category", *CLUSTER_INPUTS.values())  # all train_clustering reads
 GROWTH_HANDLING = (
     "missing growth labels are imputed with the median of the known labels (in log1p space) "
     "for clustering only; `growth_known` in clustered_channels.csv marks them"

@@ -14,7 +14,7 @@ from ...core.manifest import code_version
 from ...lineage import input_paths, output_paths, producing_run
 from ...metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
 from ...ml import hpo, workers
-from ...ml.clustering import GROWTH_HANDLING, ClusteringConfig, train_clustering
+from ...ml.clustering import CLUSTERING_COLUMNS, GROWTH_HANDLING, ClusteringConfig, train_clustering
 from ...ml.dataset import read_processed
 from ...ml.experiment import log_dataset, log_supervised, model_example
 from ...ml.features import CONTRACT_SCHEMA, INPUT_SCHEMAS, NEAR_DETERMINISTIC_NOTE, SCHEMA_FEATURES
@@ -204,7 +204,7 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
 )
 def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv)
+    processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv, CLUSTERING_COLUMNS)
     fitting = workers.submit(train_clustering, processed,
                              resolved(config.model_dump(), ClusteringConfig, CLUSTERING_VARIABLES))
     import sklearn.cluster  # noqa: F401 - while a worker fits: receiving the model needs it here
