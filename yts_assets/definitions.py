@@ -17,12 +17,13 @@ from dagster import (
 
 from .core import config
 from .defs.registry.gate import BlockingChecks
+from .ml import workers
 from .resources import GatePolicyResource, YtsSettings
 from .tracking import ExperimentTracking
 
 # Step processes fork from a server that imported the code location and scikit-learn once (Dagster spawns a fresh
 # interpreter per step otherwise); run config may still set `start_method` and the executor's other fields.
-STEP_PRELOAD = ["yts_assets.definitions", "yts_assets.ml.worker_imports"]
+STEP_PRELOAD = ["yts_assets.definitions", *workers.PRELOAD]
 
 
 def forkserver_unless_configured(run_config: dict) -> dict:

@@ -67,7 +67,6 @@ def start(workers: int | None = None) -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_initialize_worker,
                                         initargs=(os.getpid(),))
             threading.Thread(target=_fork_workers, args=(_pool, count), name="yts-fork-workers", daemon=True).start()
-            atexit.register(stop)
         return _pool
 
 
@@ -105,6 +104,9 @@ def _stop_forkserver() -> None:
     except ProcessLookupError:
         pass
     server._stop()  # reaps it and forgets its socket
+
+
+atexit.register(stop)  # a pool still running at exit (a caller that never stopped it) is stopped, and its server
 
 
 def running() -> bool:
