@@ -6,7 +6,8 @@
 Each run is a new process that wraps `yts_assets.cli.run.main` with wall clocks (nothing in yts changes):
 interpreter start and the CLI module's imports, loading Dagster and the definitions, the run itself (its steps from
 Dagster's step events, Dagster's work between steps, and of both the event-log writes, timed around the SQLite
-storage's store_event), and the summary. Prints the median of every phase, and the slowest steps. For the import
+storage's store_event), and the summary. Prints the median of every phase, the CPU time of the run process and of
+the worker pool (forkserver and workers), and the slowest steps. For the import
 tree use `python -X importtime -m yts_assets.cli.run`; for functions, `python -m cProfile -m yts_assets.cli.run`.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 DRIVER = r"""
-import json, sys, time
+import json, os, sys, time
 started = time.perf_counter()
 from yts_assets.cli import run as cli
 cli.start_workers()  # as main() does first thing, before the imports below (main finds the pool running)
@@ -66,6 +67,7 @@ import contextlib, io
 with contextlib.redirect_stdout(io.StringIO()):
     code = cli.main(sys.argv[1:])
 finished = time.perf_counter()
+cpu = os.times()  # the pool's forkserver and workers are reaped by now: their time is in the children's
 result = results[0]
 steps = {}
 from dagster import DagsterInstance
@@ -80,7 +82,10 @@ phases["run: steps (start to success, their events included)"] = sum(step_times.
 phases["run: Dagster between steps (its events included)"] = marks["execute"] - sum(step_times.values())
 phases["  of the run: event-log writes (%d events)" % writes[1]] = writes[0]
 phases["summary"] = finished - marks["executed"]
-print("PROFILE " + json.dumps({"phases": phases, "steps": step_times, "main_exit": code, "started": started}),
+cpu_seconds = {"run process": cpu.user + cpu.system,
+               "forkserver and workers": cpu.children_user + cpu.children_system}
+print("PROFILE " + json.dumps({"phases": phases, "steps": step_times, "cpu": cpu_seconds, "main_exit": code,
+                              "started": started}),
       flush=True)
 """
 
@@ -94,6 +99,7 @@ def main() -> int:
     args = parser.parse_args()
     phases: dict[str, list[float]] = {}
     steps: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     totals = []
     with tempfile.TemporaryDirectory(prefix="yts-profile-") as scratch:
         env = {**os.environ, "YTS_DATA_PATH": args.data, "YTS_ARTIFACT_DIR": f"{scratch}/artifacts",
@@ -113,6 +119,8 @@ def main() -> int:
                 phases.setdefault(name, []).append(seconds)
             for name, seconds in profile["steps"].items():
                 steps.setdefault(name, []).append(seconds)
+            for name, seconds in profile["cpu"].items():
+                cpu.setdefault(name, []).append(seconds)
             totals.append(sum(v for k, v in profile["phases"].items() if not k.startswith(" ")))
     workers = "default" if args.workers is None else args.workers
     print(f"yts-run phases, median of {args.runs} fresh processes (YTS_WORKERS={workers}; {os.cpu_count()} cores; "
@@ -120,6 +128,10 @@ def main() -> int:
     for name, values in phases.items():
         print(f"  {name:<56}{statistics.median(values):>7.2f} s")
     print(f"  {'total':<56}{statistics.median(totals):>7.2f} s")
+    cores = os.cpu_count() or 1
+    print(f"CPU time, user + system (median; on {cores} cores the wall is at least their sum / {cores}):")
+    for name, values in cpu.items():
+        print(f"  {name:<56}{statistics.median(values):>7.2f} s")
     print("slowest steps (median wall):")
     for name, values in sorted(steps.items(), key=lambda item: -statistics.median(item[1]))[:args.steps]:
         print(f"  {name:<56}{statistics.median(values):>7.2f} s")
