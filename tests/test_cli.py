@@ -92,19 +92,31 @@ def test_dg_scaffolds_an_asset_that_loads_without_wiring(tmp_path: Path):
     assert "probe_asset" in {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
 
 
+REPORTING_HEAVY_IMPORTS = """
+import sys
+from yts_assets.cli.run import main
+code = main([])
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"sklearn", "scipy", "skops", "matplotlib"})
+print("imported by the run process:", ", ".join(heavy) or "none")
+sys.exit(code)
+"""
+
+
 @pytest.mark.slow
 def test_yts_run_on_worker_processes_trains_what_it_trains_in_one(project: ProjectPaths):
     """By default on two cores or more (else with YTS_WORKERS=2) the pool starts first thing (fits, serialization and
-    pictures in workers); the CV metrics are those of a run in one process, on the same data. A bad count is refused
-    by name."""
+    pictures in workers, and every load of a model: the run process imports none of scikit-learn, SciPy, skops or
+    matplotlib); the CV metrics are those of a run in one process, on the same data. A bad count is refused by
+    name."""
     def metrics_table(out: str) -> list[str]:
         return [line for line in out.splitlines() if re.match(r"\s+(contract|extended)\s", line)]
 
     cores = len(os.sched_getaffinity(0))
     alone = run([str(BIN / "yts-run")], project, YTS_WORKERS="0")
-    default = run([str(BIN / "yts-run")], project, YTS_WORKERS=None)
-    pooled = default if cores > 1 else run([str(BIN / "yts-run")], project, YTS_WORKERS="2")
+    default = run([sys.executable, "-c", REPORTING_HEAVY_IMPORTS], project, YTS_WORKERS=None)  # yts-run's main()
+    pooled = default if cores > 1 else run([sys.executable, "-c", REPORTING_HEAVY_IMPORTS], project, YTS_WORKERS="2")
     assert alone.returncode == 0 and default.returncode == 0 and pooled.returncode == 0, pooled.stdout + pooled.stderr
+    assert "imported by the run process: none" in pooled.stdout  # the models live in the workers
     assert "worker processes: none, everything in this one" in alone.stdout
     assert (f"worker processes: {cores} (" if cores > 1 else "worker processes: none") in default.stdout
     assert f"worker processes: {cores if cores > 1 else 2} (fits, model files, pictures)" in pooled.stdout

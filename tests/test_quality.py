@@ -11,7 +11,7 @@ from yts_assets.core.files import sha256_file
 from yts_assets.ml import model_quality, quality
 from yts_assets.ml.dataset import process
 from yts_assets.ml.demo import generate_demo_frame
-from yts_assets.ml.models import ModelFormatError, SupervisedModel, safe_path
+from yts_assets.ml.models import ModelFormatError, SupervisedModel, safe_path, write_model_files
 from yts_assets.ml.policy import GatePolicy, QualityLimits
 
 THRESHOLDS = QualityLimits()
@@ -127,20 +127,22 @@ def test_champion_regression():
 
 
 def test_bundle_integrity(tmp_path: Path):
-    from yts_assets.ml.training import TrainingConfig, train_supervised
+    from yts_assets.ml.training import TrainingConfig, fit_supervised, serialize_supervised
 
-    model, _ = train_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=3, max_iter=5))
-    digest = model.save(tmp_path / "bundle.joblib")
+    fit = fit_supervised(process(generate_demo_frame()).frame, TrainingConfig(cv_folds=3, max_iter=5))
+    digest = write_model_files(tmp_path / "bundle.joblib", *serialize_supervised(fit))
     path = safe_path(tmp_path / "bundle.joblib")
     assert digest == sha256_file(path) and (tmp_path / "bundle.joblib").is_file()
-    outcome = model_quality.bundle_integrity(path, digest)
+    outcome, summary = model_quality.inspect_bundle(path, digest)
     assert outcome.passed and set(outcome.metadata["probe_predictions"]) == {
         "subscribers", "earnings", "growth", "extended/subscribers", "extended/earnings", "extended/growth"}
-    assert not model_quality.bundle_integrity(path, "0" * 64).passed
-    assert not model_quality.bundle_integrity(tmp_path / "missing.skops", None).passed
+    assert summary == fit.summary()  # what the run process reads of the saved model is what was trained
+    for tampered in [model_quality.inspect_bundle(path, "0" * 64),
+                     model_quality.inspect_bundle(tmp_path / "missing.skops", None)]:
+        assert not tampered[0].passed and tampered[1] is None
     path.write_bytes(b"not a model")
-    broken = model_quality.bundle_integrity(path, None)
-    assert not broken.passed and "does not load or predict" in broken.description
+    broken, summary = model_quality.inspect_bundle(path, None)
+    assert not broken.passed and "does not load or predict" in broken.description and summary is None
 
 
 def test_artifacts_match_manifest(tmp_path: Path):

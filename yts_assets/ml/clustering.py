@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,24 @@ def name_archetypes(centroids_z: np.ndarray) -> list[str]:
             names[cluster] = name
             used.add(name)
     return [name or f"Mixed profile {i}" for i, name in enumerate(names)]
+
+
+@dataclass(frozen=True)
+class ClusteringFit:
+    """What clustering_bundle keeps of a fit: the table, the model's two file forms (serialized, and the .skops
+    form loaded back, where it was fitted) and its profile; no scikit-learn object, so that the run process need
+    not import scikit-learn to receive it from a worker."""
+
+    table: pd.DataFrame
+    pickled: bytes
+    safe: bytes
+    profile_rows: list[dict[str, Any]]
+    dbscan_summary: dict[str, int]
+
+
+def fit_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> ClusteringFit:
+    model, table = train_clustering(processed, config)
+    return ClusteringFit(table, *model.serialize(), model.profile_rows(), model.dbscan_summary)
 
 
 def train_clustering(processed: pd.DataFrame, config: ClusteringConfig) -> tuple[ClusteringModel, pd.DataFrame]:

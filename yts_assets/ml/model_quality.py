@@ -14,7 +14,7 @@ from ..core.paths import ProjectPaths
 from ..core.registry import active_run, load_registry, verified_manifest
 from .dataset import DatasetError, read_processed
 from .features import CONTRACT_SCHEMA
-from .models import PROBE_ROW, SupervisedModel
+from .models import PROBE_ROW, SupervisedModel, SupervisedSummary
 from .policy import GatePolicy, SkillMinimums
 from .quality import CheckOutcome
 from .source import RawSource, load_recorded_source
@@ -151,7 +151,7 @@ def fold_label(schema: str, target: str) -> str:
     return target if schema == CONTRACT_SCHEMA else f"{schema}/{target}"
 
 
-def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, policy: GatePolicy) -> CheckOutcome:
+def compare_with_champion(paths: ProjectPaths, candidate: SupervisedSummary, policy: GatePolicy) -> CheckOutcome:
     """Refit the active run's configuration on the candidate's folds of the candidate's data and compare, for
     every input schema both runs have. `paths` locate the candidate's processed data and raw-source record."""
     registry = load_registry(paths)
@@ -199,22 +199,25 @@ def compare_with_champion(paths: ProjectPaths, candidate: SupervisedModel, polic
     return champion_regression(candidate_folds, champion_folds, run_id, policy, notes)
 
 
-def bundle_integrity(path: Path, expected_sha256: str | None) -> CheckOutcome:
-    """The file is what was written, it loads, and it predicts finite values on a probe row."""
+def inspect_bundle(path: Path, expected_sha256: str | None) -> tuple[CheckOutcome, SupervisedSummary | None]:
+    """Integrity: the file is what was written, it loads, and it predicts finite values on a probe row; with the
+    model's summary when it passed (a worker's job when a pool runs: the run process need not import
+    scikit-learn)."""
     if not path.is_file():
-        return CheckOutcome(False, f"{path} is missing", {"path": str(path)})
+        return CheckOutcome(False, f"{path} is missing", {"path": str(path)}), None
     actual = sha256_file(path)
     if expected_sha256 is not None and actual != expected_sha256:
         return CheckOutcome(False, f"{path.name} changed after it was written (sha256 {actual[:12]} != {expected_sha256[:12]})",
-                            {"expected_sha256": expected_sha256, "actual_sha256": actual})
+                            {"expected_sha256": expected_sha256, "actual_sha256": actual}), None
     try:
-        finite, predictions = SupervisedModel.load(path).probe()
+        model = SupervisedModel.load(path)
+        finite, predictions = model.probe()
     except Exception as exc:  # noqa: BLE001 - any load or predict failure is the finding
         return CheckOutcome(False, f"{path.name} does not load or predict: {type(exc).__name__}: {exc}",
-                            {"sha256": actual})
+                            {"sha256": actual}), None
     return CheckOutcome(
         passed=finite,
         description=("bundle matches its hash, loads and predicts on a probe row" if finite
                      else f"probe predictions are not finite non-negative numbers: {predictions}"),
         metadata={"sha256": actual, "probe_row": PROBE_ROW, "probe_predictions": predictions},
-    )
+    ), (model.summary() if finite else None)

@@ -163,6 +163,12 @@ def _serialize(model: "_SavedModel") -> tuple[bytes, bytes]:
     return model.serialize()
 
 
+def write_model_files(joblib_path: Path, pickled: bytes, safe: bytes) -> str:
+    """Atomic writes of `<name>.joblib` and `<name>.skops` (bytes from `serialize`); the sha256 of the .skops file."""
+    write_bytes(joblib_path, pickled)
+    return write_bytes(safe_path(joblib_path), safe)
+
+
 class _SavedModel:
     """save/load with a kind and a format version; subclasses are dataclasses."""
 
@@ -184,14 +190,13 @@ class _SavedModel:
         joblib.dump(payload, pickled, compress=3)
         safe = skops.io.dumps(payload)
         type(self)._loads_uncached(safe, f"the {self.KIND} model being saved")
+        _remember(self.KIND, sha256_bytes(safe), self)  # this process's later loads of these bytes get `self`
         return pickled.getvalue(), safe
 
     def save(self, joblib_path: Path) -> str:
         """Atomic writes of `<name>.joblib` and `<name>.skops` (serialized in a worker process when a pool runs);
         returns the sha256 of the .skops file yts loads. Later loads of those bytes in this process get `self`."""
-        pickled, safe = workers.submit(_serialize, self).result()
-        write_bytes(joblib_path, pickled)
-        digest = write_bytes(safe_path(joblib_path), safe)
+        digest = write_model_files(joblib_path, *workers.submit(_serialize, self).result())
         _remember(self.KIND, digest, self)
         return digest
 
@@ -344,8 +349,37 @@ class Predictions:
     schemas: list[str]
 
 
+class _TrainingRecord:
+    """Read-outs of a training's `metrics` and `hyperparameters` (SupervisedModel, SupervisedSummary)."""
+
+    metrics: dict[str, dict[str, dict[str, Any]]]
+    hyperparameters: dict[str, Any]
+
+    @property
+    def contract_metrics(self) -> dict[str, dict[str, Any]]:
+        """Per target, the CV record of the contract schema (the original platform's inputs)."""
+        return self.metrics.get(CONTRACT_SCHEMA, {})
+
+    @property
+    def hyperparameter_source(self) -> str:
+        """`optuna` when a search's parameters were applied to some model, else `defaults`."""
+        return self.hyperparameters["source"]
+
+
 @dataclass(frozen=True)
-class SupervisedModel(_SavedModel):
+class SupervisedSummary(_TrainingRecord):
+    """What a SupervisedModel records of its training, without its regressors: what the run process reads of a
+    model trained and loaded in a worker process."""
+
+    schemas: tuple[str, ...]
+    interval_coverage: float | None
+    metrics: dict[str, dict[str, dict[str, Any]]]
+    hyperparameters: dict[str, Any]
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SupervisedModel(_TrainingRecord, _SavedModel):
     """Per input schema, one log1p-space regressor per target over the encoded inputs, a conformal interval
     half-width per target (log1p space) at `interval_coverage`, and the training record.
 
@@ -476,15 +510,13 @@ class SupervisedModel(_SavedModel):
         return [[name for name, unknown in (("category", c), ("country", k), ("channel_type", t)) if unknown]
                 for c, k, t in zip(unknown_category, unknown_country, unknown_type)]
 
-    @property
-    def contract_metrics(self) -> dict[str, dict[str, Any]]:
-        """Per target, the CV record of the contract schema (the original platform's inputs)."""
-        return self.metrics.get(CONTRACT_SCHEMA, {})
+    def summary(self) -> SupervisedSummary:
+        return SupervisedSummary(self.schemas, self.interval_coverage, self.metrics, self.hyperparameters, self.config)
 
-    @property
-    def hyperparameter_source(self) -> str:
-        """`optuna` when a search's parameters were applied to some model, else `defaults`."""
-        return self.hyperparameters["source"]
+    @classmethod
+    def describe(cls, path: Path) -> SupervisedSummary:
+        """The summary of the model saved at `path` (its .skops form)."""
+        return cls.load(path).summary()
 
     @property
     def refit_parameters(self) -> dict[str, dict[str, Any]]:
@@ -554,4 +586,11 @@ class ClusteringModel(_SavedModel):
     def summary(self) -> dict[str, Any]:
         return {"archetypes": self.archetypes, "profiles": self.profiles, "dbscan": self.dbscan_summary,
                 "growth_handling": self.growth_handling}
+
+    @classmethod
+    def describe(cls, path: Path) -> dict[str, Any]:
+        """The saved model's configuration and summary, loaded from its .skops form (in a worker process when a
+        pool runs: the run process then need not import scikit-learn)."""
+        model = cls.load(path)
+        return {"config": model.config, "summary": model.summary()}
 

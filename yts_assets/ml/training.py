@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+import pickle
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from . import workers
 from .features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, SCHEMA_FEATURES, TARGETS
-from .models import FeatureEncoder, SupervisedModel
+from .models import FeatureEncoder, SupervisedModel, SupervisedSummary
 
 if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted or scored, not with the code location
     import pandas as pd
@@ -307,13 +308,17 @@ def tuning_decision(tuned: TargetResult, defaults: TargetResult, noise_k: float)
 
 @dataclass
 class FittedTarget:
-    """One schema's model of one target: its CV record, the final model, its interval and importances."""
+    """One schema's model of one target: its CV record, the final model (pickled where it was fitted: a worker
+    process's result then reaches the run process without scikit-learn), its interval and importances."""
 
     result: TargetResult
-    model: HistGradientBoostingRegressor
+    model_pickle: bytes
     half_width: float
     refit_params: dict[str, Any]
     importance: dict[str, dict[str, float]]
+
+    def model(self) -> HistGradientBoostingRegressor:
+        return pickle.loads(self.model_pickle)  # noqa: S301 - made by fit_target in this run, never read from a file
 
 
 def fit_target(data: TargetData, schema: str, config: TrainingConfig,
@@ -335,57 +340,101 @@ def fit_target(data: TargetData, schema: str, config: TrainingConfig,
     half_width = conformal_half_width(result.log_actual - result.oof_log_predictions, config.interval_coverage)
     result.interval["half_width_log"] = half_width
     result.sampling = sampling_note(data.rows, cv_data.rows, config.importance_max_rows)
-    return FittedTarget(result, model, half_width, {k: getattr(refit_config, k) for k in TUNABLE},
-                        permutation_importances(model, data, schema, config))
+    return FittedTarget(result, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), half_width,
+                        {k: getattr(refit_config, k) for k in TUNABLE}, permutation_importances(model, data, schema, config))
 
 
-def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
-                     tuned: dict[str, Any] | None = None) -> tuple[SupervisedModel, dict[str, dict[str, TargetResult]]]:
+@dataclass
+class SupervisedFit:
+    """Every (schema, target) fit of a training, before the model is put together (assemble_supervised)."""
+
+    encoder: FeatureEncoder
+    config: TrainingConfig
+    tuned: dict[str, Any] | None
+    jobs: list[tuple[str, str]]  # (schema, target), in the order of `fitted`
+    fitted: list[FittedTarget]
+
+    @property
+    def schemas(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(schema for schema, _ in self.jobs))
+
+    def by_schema(self, value: Callable[[FittedTarget], Any]) -> dict[str, dict[str, Any]]:
+        grouped: dict[str, dict[str, Any]] = {schema: {} for schema in self.schemas}
+        for (schema, target), one in zip(self.jobs, self.fitted):
+            grouped[schema][target] = value(one)
+        return grouped
+
+    @property
+    def results(self) -> dict[str, dict[str, TargetResult]]:
+        return self.by_schema(lambda one: one.result)
+
+    def summary(self) -> SupervisedSummary:
+        """What the model will say of itself (its metrics, hyperparameters, configuration), without the model."""
+        results, refit = self.results, self.by_schema(lambda one: one.refit_params)
+        adopted = [f"{s}/{t}" for s, by_target in results.items() for t, r in by_target.items()
+                   if r.tuning and r.tuning["adopted"]]
+        return SupervisedSummary(
+            schemas=self.schemas,
+            interval_coverage=self.config.interval_coverage,
+            metrics={s: {t: summarize_result(r) for t, r in by_target.items()} for s, by_target in results.items()},
+            hyperparameters={
+                "source": "optuna" if adopted else "defaults",
+                "refit": refit[CONTRACT_SCHEMA],
+                "refit_by_schema": refit,
+                "folds": {t: v.get("folds") for t, v in (self.tuned or {}).items()},
+                "searched": self.tuned is not None,
+                "adopted": adopted,
+                "decisions": {s: {t: r.tuning for t, r in by_target.items() if r.tuning}
+                              for s, by_target in results.items()},
+            },
+            config=self.config.as_dict(),
+        )
+
+
+def fit_supervised(processed: pd.DataFrame, config: TrainingConfig,
+                   tuned: dict[str, Any] | None = None) -> SupervisedFit:
     """Per input schema and target: CV, then a refit on all usable rows, with a conformal interval calibrated on
-    the CV's out-of-fold residuals. Returns (model, CV results by schema and target).
+    the CV's out-of-fold residuals.
 
     `tuned` (from the hyperparameter search) gives, per target, parameters for each CV fold (searched on that
     fold's training rows only) and for the refit; they replace the defaults only where tuning_decision says so.
     """
     encoder = FeatureEncoder.fit(processed)
-    schemas = available_schemas(processed)
     data = {target: TargetData.of(encoder, processed, target) for target in TARGETS}
-    jobs = [(schema, target) for schema in schemas for target in TARGETS]
+    jobs = [(schema, target) for schema in available_schemas(processed) for target in TARGETS]
     # On ~1,000 rows OpenMP thread start-up costs more than it saves; only large final fits use every core, or the
     # jobs spread over the worker processes when a pool runs (workers.py).
     with one_thread_per_fit():
         fitted = workers.run_all(fit_target, [(data[target], schema, config, (tuned or {}).get(target))
                                               for schema, target in jobs])
-    results: dict[str, dict[str, TargetResult]] = {schema: {} for schema in schemas}
-    models: dict[str, dict[str, HistGradientBoostingRegressor]] = {schema: {} for schema in schemas}
-    intervals: dict[str, dict[str, float]] = {schema: {} for schema in schemas}
-    refit: dict[str, dict[str, dict[str, Any]]] = {schema: {} for schema in schemas}
-    importance: dict[str, dict[str, Any]] = {schema: {} for schema in schemas}
-    for (schema, target), one in zip(jobs, fitted):
-        results[schema][target], models[schema][target] = one.result, one.model
-        intervals[schema][target], refit[schema][target] = one.half_width, one.refit_params
-        importance[schema][target] = one.importance
-    adopted = [f"{s}/{t}" for s, by_target in results.items() for t, r in by_target.items()
-               if r.tuning and r.tuning["adopted"]]
-    model = SupervisedModel(
-        encoder=encoder,
-        regressors=models,
-        intervals=intervals,
-        interval_coverage=config.interval_coverage,
-        metrics={s: {t: summarize_result(r) for t, r in by_target.items()} for s, by_target in results.items()},
-        hyperparameters={
-            "source": "optuna" if adopted else "defaults",
-            "refit": refit[CONTRACT_SCHEMA],
-            "refit_by_schema": refit,
-            "folds": {t: v.get("folds") for t, v in (tuned or {}).items()},
-            "searched": tuned is not None,
-            "adopted": adopted,
-            "decisions": {s: {t: r.tuning for t, r in by_target.items() if r.tuning} for s, by_target in results.items()},
-        },
-        config=config.as_dict(),
-        feature_importance=importance,
+    return SupervisedFit(encoder, config, tuned, jobs, fitted)
+
+
+def assemble_supervised(fit: SupervisedFit) -> SupervisedModel:
+    summary = fit.summary()
+    return SupervisedModel(
+        encoder=fit.encoder,
+        regressors=fit.by_schema(FittedTarget.model),
+        intervals=fit.by_schema(lambda one: one.half_width),
+        interval_coverage=summary.interval_coverage,
+        metrics=summary.metrics,
+        hyperparameters=summary.hyperparameters,
+        config=summary.config,
+        feature_importance=fit.by_schema(lambda one: one.importance),
     )
-    return model, results
+
+
+def serialize_supervised(fit: SupervisedFit) -> tuple[bytes, bytes]:
+    """The model's two file forms (see _SavedModel.serialize), put together where this runs: in a worker process
+    when a pool runs, so that the run process need not import scikit-learn."""
+    return assemble_supervised(fit).serialize()
+
+
+def train_supervised(processed: pd.DataFrame, config: TrainingConfig,
+                     tuned: dict[str, Any] | None = None) -> tuple[SupervisedModel, dict[str, dict[str, TargetResult]]]:
+    """fit_supervised, then the model. Returns (model, CV results by schema and target)."""
+    fit = fit_supervised(processed, config, tuned)
+    return assemble_supervised(fit), fit.results
 
 
 def score_configuration(processed: pd.DataFrame, config: TrainingConfig, training_config: dict[str, Any],

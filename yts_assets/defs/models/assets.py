@@ -14,13 +14,13 @@ from ...core.manifest import code_version
 from ...lineage import input_paths, output_paths, producing_run
 from ...metadata import column_schema, file_metadata, metrics_markdown, png_markdown, table_metadata
 from ...ml import hpo, workers
-from ...ml.clustering import CLUSTERING_COLUMNS, GROWTH_HANDLING, ClusteringConfig, train_clustering
+from ...ml.clustering import CLUSTERING_COLUMNS, GROWTH_HANDLING, ClusteringConfig, fit_clustering
 from ...ml.dataset import read_processed
 from ...ml.experiment import log_dataset, log_supervised, model_example
 from ...ml.features import CONTRACT_SCHEMA, INPUT_SCHEMAS, NEAR_DETERMINISTIC_NOTE, SCHEMA_FEATURES
-from ...ml.models import ClusteringModel, SupervisedModel
+from ...ml.models import ClusteringModel, SupervisedModel, write_model_files
 from ...ml.plots import clusters_png, predicted_vs_actual_png
-from ...ml.training import MIN_CV_FOLDS, TrainingConfig, train_supervised
+from ...ml.training import MIN_CV_FOLDS, TrainingConfig, fit_supervised, serialize_supervised
 from ...resources import YtsSettings
 from ...tracking import ExperimentTracking
 from ..conditions import AFTER_UPSTREAM_PASSES, AFTER_UPSTREAM_PASSES_HPO_OPTIONAL
@@ -155,15 +155,17 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
     tuned = hpo.tuned_parameters(study, training, hpo.data_tag(sha256_file(processed_csv), training))
     if study and study.get("searched", True) and not tuned:
         context.log.warning(f"{study_path} was searched on other data or folds: using the default parameters")
-    model, results = train_supervised(processed, training, tuned)
+    fit = fit_supervised(processed, training, tuned)
+    summary, results = fit.summary(), fit.results
     contract = results[CONTRACT_SCHEMA]
     plot = workers.submit(predicted_vs_actual_png, {t: (r.log_actual, r.oof_log_predictions)
                                                     for t, r in contract.items()})  # drawn while the model is saved
-    digest = model.save(paths.supervised_bundle)  # the sha256 of supervised_model, the form yts loads
+    # put together and serialized in a worker when a pool runs; the sha256 of supervised_model, the form yts loads
+    digest = write_model_files(paths.supervised_bundle, *workers.submit(serialize_supervised, fit).result())
     if tracking.active:
         source = read_json(input_paths(context, settings, "raw_youtube_stats").raw_source)
         log_dataset(processed, source["path"], source["sha256"])
-        log_supervised(model, paths.supervised_model, model_example(processed),
+        log_supervised(SupervisedModel.load(paths.supervised_model), paths.supervised_model, model_example(processed),
                        tags={"yts_run_id": context.run.run_id, "data_sha256": source["sha256"],
                              "code_version": code_version()})
     for schema, by_target in results.items():
@@ -171,19 +173,19 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
             context.log.info(f"{schema}/{target}: CV log R² {result.model_metrics['log_r2']:.3f} (baseline "
                              f"{result.baseline_metrics['log_r2']:.3f}), {result.interval['nominal_coverage']:.0%} "
                              f"interval coverage {result.interval['coverage']:.3f} on {result.rows} rows")
-    inputs = [c for schema in model.schemas for c in INPUT_SCHEMAS[schema] if c in processed]
+    inputs = [c for schema in summary.schemas for c in INPUT_SCHEMAS[schema] if c in processed]
     return MaterializeResult(metadata={
         **file_metadata(paths.supervised_model, digest),
         "joblib_path": MetadataValue.path(str(paths.supervised_bundle)),
         "dagster/row_count": MetadataValue.int(len(processed)),
         "dagster/column_schema": MetadataValue.table_schema(column_schema(processed[list(dict.fromkeys(inputs))])),
-        "input_schemas": MetadataValue.json({s: list(INPUT_SCHEMAS[s]) for s in model.schemas}),
-        "encoded_features": MetadataValue.json({s: list(SCHEMA_FEATURES[s]) for s in model.schemas}),
-        "cv_metrics": metrics_markdown(model.metrics),
+        "input_schemas": MetadataValue.json({s: list(INPUT_SCHEMAS[s]) for s in summary.schemas}),
+        "encoded_features": MetadataValue.json({s: list(SCHEMA_FEATURES[s]) for s in summary.schemas}),
+        "cv_metrics": metrics_markdown(summary.metrics),
         "interval_coverage": MetadataValue.float(training.interval_coverage),
-        "hyperparameters": MetadataValue.json(model.hyperparameters["refit_by_schema"]),
-        "hyperparameter_source": MetadataValue.text(model.hyperparameter_source),
-        "tuning_decisions": MetadataValue.json(model.hyperparameters["decisions"]),
+        "hyperparameters": MetadataValue.json(summary.hyperparameters["refit_by_schema"]),
+        "hyperparameter_source": MetadataValue.text(summary.hyperparameter_source),
+        "tuning_decisions": MetadataValue.json(summary.hyperparameters["decisions"]),
         "mlflow_run_id": MetadataValue.text(tracking.mlflow_run_id or "tracking off"),
         **{f"log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"]) for t, r in contract.items()},
         **{f"{s}_log_r2_{t}": MetadataValue.float(r.model_metrics["log_r2"])
@@ -205,16 +207,15 @@ def supervised_bundle(context: AssetExecutionContext, config: SupervisedConfig, 
 def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfig, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
     processed = read_processed(input_paths(context, settings, "processed_channels").processed_csv, CLUSTERING_COLUMNS)
-    fitting = workers.submit(train_clustering, processed,
-                             resolved(config.model_dump(), ClusteringConfig, CLUSTERING_VARIABLES))
-    import sklearn.cluster  # noqa: F401 - while a worker fits: receiving the model needs it here
-    model, table = fitting.result()
+    fitted = workers.submit(fit_clustering, processed,
+                            resolved(config.model_dump(), ClusteringConfig, CLUSTERING_VARIABLES)).result()
+    table = fitted.table
     plot = workers.submit(clusters_png, np.log1p(table["uploads"].clip(lower=0).to_numpy(float)),
                           np.log1p(table["earnings"].clip(lower=0).to_numpy(float)),
                           table["archetype"].tolist(), "log1p uploads", "log1p highest yearly earnings")
-    digest = model.save(paths.clustering_bundle)
+    digest = write_model_files(paths.clustering_bundle, fitted.pickled, fitted.safe)
     table_digest = write_csv(paths.clustered_channels, table)
-    profiles = pd.DataFrame(model.profile_rows())
+    profiles = pd.DataFrame(fitted.profile_rows)
     return MaterializeResult(metadata={
         **file_metadata(paths.clustering_model, digest),
         "joblib_path": MetadataValue.path(str(paths.clustering_bundle)),
@@ -222,7 +223,7 @@ def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfi
         "clustered_channels_sha256": MetadataValue.text(table_digest),
         **table_metadata(table),
         "profiles": MetadataValue.md(profiles.to_markdown(index=False, floatfmt=".0f")),
-        "dbscan": MetadataValue.json(model.dbscan_summary),
+        "dbscan": MetadataValue.json(fitted.dbscan_summary),
         "clusters": png_markdown(plot.result(), "KMeans archetypes"),
     })
 
@@ -237,15 +238,18 @@ def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfi
 )
 def training_metrics(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    supervised = SupervisedModel.load(input_paths(context, settings, "supervised_bundle").supervised_model)
-    clustering = ClusteringModel.load(input_paths(context, settings, "clustering_bundle").clustering_model)
+    # both loaded in a worker when a pool runs: the run process need not import scikit-learn
+    supervised = workers.submit(SupervisedModel.describe,
+                                input_paths(context, settings, "supervised_bundle").supervised_model).result()
+    clustering = workers.submit(ClusteringModel.describe,
+                                input_paths(context, settings, "clustering_bundle").clustering_model).result()
     report = {
-        "config": {"supervised": supervised.config, "clustering": clustering.config},
+        "config": {"supervised": supervised.config, "clustering": clustering["config"]},
         "hyperparameters": supervised.hyperparameters,
         "supervised": supervised.contract_metrics,  # the original platform's inputs, as before input schemas
         "supervised_by_schema": supervised.metrics,
         "interval_coverage": supervised.interval_coverage,
-        "clustering": clustering.summary(),
+        "clustering": clustering["summary"],
     }
     digest = write_json(paths.training_metrics, report)
     return MaterializeResult(metadata={

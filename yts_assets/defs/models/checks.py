@@ -6,9 +6,8 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec
 
 from ...lineage import input_paths, materialization
 from ...metadata import check_result
-from ...ml import model_quality
+from ...ml import model_quality, workers
 from ...ml.features import CONTRACT_SCHEMA, EXTENDED_INPUTS, EXTENDED_SCHEMA, INPUT_SCHEMAS, TARGETS
-from ...ml.models import SupervisedModel
 from ...ml.quality import CheckOutcome
 from ...resources import GatePolicyResource, YtsSettings
 
@@ -53,10 +52,11 @@ def model_checks(context: AssetCheckExecutionContext, settings: YtsSettings,
     paths, policy = input_paths(context, settings, "supervised_bundle"), gate_policy.policy()
     event = materialization(context, "supervised_bundle")  # the one whose file is checked, not a concurrent run's
     recorded = event.metadata.get("sha256") if event else None
-    integrity = model_quality.bundle_integrity(paths.supervised_model, recorded.value if recorded else None)
+    # loaded in a worker when a pool runs: the run process need not import scikit-learn
+    integrity, candidate = workers.submit(model_quality.inspect_bundle, paths.supervised_model,
+                                          recorded.value if recorded else None).result()
     yield check_result(context, "bundle_integrity", integrity)
-    if integrity.passed:
-        candidate = SupervisedModel.load(paths.supervised_model)
+    if candidate is not None:
         skills = {skill_check_name(s, t): (model_quality.skill_over_baseline(t, candidate.metrics[s][t], policy.skill, s)
                                            if s in candidate.metrics else not_trained(s))
                   for s in INPUT_SCHEMAS for t in TARGETS}
