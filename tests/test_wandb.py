@@ -9,6 +9,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,9 +47,21 @@ def wandb_dir(project: ProjectPaths, monkeypatch: pytest.MonkeyPatch) -> Iterato
         sys.modules["wandb"].teardown()  # W&B's process-wide singleton keeps the settings it first read from the env
 
 
-def offline_records(wandb_dir: Path, run_id: str) -> dict[str, list]:
-    """The records of the offline run `run_id`, by kind (run, summary, artifact, exit, ...): W&B's transaction log is
-    LevelDB's log format (32 KiB blocks of CRC, length, type, data) after a 7-byte W&B header."""
+def offline_records(wandb_dir: Path, run_id: str, timeout: float = 30.0) -> dict[str, list]:
+    """The records of the offline run `run_id`, by kind (run, summary, artifact, exit, ...), once its exit record is
+    written (W&B's service may still be flushing the log when finish() returns on a busy machine; at most `timeout`
+    seconds, then whatever is there)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = parse_offline_log(wandb_dir, run_id)
+        if "exit" in found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def parse_offline_log(wandb_dir: Path, run_id: str) -> dict[str, list]:
+    """W&B's transaction log is LevelDB's log format (32 KiB blocks of CRC, length, type, data) after a 7-byte
+    W&B header."""
     from wandb.proto import wandb_internal_pb2
 
     [log] = (wandb_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb")
@@ -62,6 +75,8 @@ def offline_records(wandb_dir: Path, run_id: str) -> dict[str, list]:
         if kind == 0:  # zero padding to the end of the block
             pos += left
             continue
+        if pos + 7 + length > len(data):  # a record still being written
+            break
         chunk, pos = chunk + data[pos + 7:pos + 7 + length], pos + 7 + length
         if kind in (1, 4):  # a full record, or the last piece of one
             record = wandb_internal_pb2.Record.FromString(chunk)

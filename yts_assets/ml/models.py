@@ -181,7 +181,8 @@ class _SavedModel:
 
     def serialize(self) -> tuple[bytes, bytes]:
         """(the .joblib bytes, the .skops bytes); the .skops form is loaded back (audited, kind and format checked)
-        before it is returned, so a model is never saved in a form yts cannot load."""
+        before it is returned, so a model is never saved in a form yts cannot load. This process's later loads of
+        those bytes get `self`."""
         import joblib
         import skops.io
 
@@ -190,7 +191,7 @@ class _SavedModel:
         joblib.dump(payload, pickled, compress=3)
         safe = skops.io.dumps(payload)
         type(self)._loads_uncached(safe, f"the {self.KIND} model being saved")
-        _remember(self.KIND, sha256_bytes(safe), self)  # this process's later loads of these bytes get `self`
+        _remember(self.KIND, sha256_bytes(safe), self)
         return pickled.getvalue(), safe
 
     def save(self, joblib_path: Path) -> str:

@@ -238,11 +238,12 @@ def clustering_bundle(context: AssetExecutionContext, config: ClusteringRunConfi
 )
 def training_metrics(context: AssetExecutionContext, settings: YtsSettings) -> MaterializeResult:
     paths = output_paths(context, settings)
-    # both loaded in a worker when a pool runs: the run process need not import scikit-learn
-    supervised = workers.submit(SupervisedModel.describe,
-                                input_paths(context, settings, "supervised_bundle").supervised_model).result()
+    # both loaded in workers when a pool runs: the run process need not import scikit-learn
+    loading = workers.submit(SupervisedModel.describe,
+                             input_paths(context, settings, "supervised_bundle").supervised_model)
     clustering = workers.submit(ClusteringModel.describe,
                                 input_paths(context, settings, "clustering_bundle").clustering_model).result()
+    supervised = loading.result()
     report = {
         "config": {"supervised": supervised.config, "clustering": clustering["config"]},
         "hyperparameters": supervised.hyperparameters,
