@@ -22,7 +22,13 @@ from yts_assets.core.processes import FEW_COLLECTIONS, process_alive
 from yts_assets.ml import models, workers
 from yts_assets.ml.dataset import load_raw, process
 from yts_assets.ml.models import ModelFormatError, SupervisedModel
-from yts_assets.ml.training import TrainingConfig, train_supervised
+from yts_assets.ml.training import (
+    TrainingConfig,
+    assemble_supervised,
+    fit_supervised,
+    serialize_supervised,
+    train_supervised,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,9 +111,14 @@ def _pid_after(seconds: float) -> int:
 @pytest.mark.slow
 def test_training_on_the_pool_equals_training_in_process(processed, pool, tmp_path):
     config = TrainingConfig(cv_folds=3, max_iter=20)
-    pooled, pooled_results = train_supervised(processed, config)
+    pooled_fit = fit_supervised(processed, config)
+    _, pooled_skops = workers.submit(serialize_supervised, pooled_fit).result()  # put together in a worker
+    pooled, pooled_results = assemble_supervised(pooled_fit), pooled_fit.results
     workers.stop()
     inline, inline_results = train_supervised(processed, config)
+    from_worker = SupervisedModel.loads(pooled_skops, "the model a worker put together")
+    assert from_worker.summary() == inline.summary() == pooled_fit.summary()
+    assert from_worker.intervals == inline.intervals and from_worker.feature_importance == inline.feature_importance
     assert json.dumps(pooled.metrics, sort_keys=True) == json.dumps(inline.metrics, sort_keys=True)
     assert pooled.feature_importance == inline.feature_importance
     assert pooled.intervals == inline.intervals
@@ -115,6 +126,7 @@ def test_training_on_the_pool_equals_training_in_process(processed, pool, tmp_pa
     for schema in inline.schemas:
         for target, values in inline.predict_log(features, schema).items():
             np.testing.assert_array_equal(pooled.predict_log(features, schema)[target], values)
+            np.testing.assert_array_equal(from_worker.predict_log(features, schema)[target], values)
         for target, result in inline_results[schema].items():
             np.testing.assert_array_equal(pooled_results[schema][target].oof_log_predictions,
                                           result.oof_log_predictions)
