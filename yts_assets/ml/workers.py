@@ -4,7 +4,7 @@ scikit-learn's fits on request-sized data hold the GIL (threads gain nothing), s
 fits, the model files' serialization and the metadata pictures run in worker processes when a pool is started. The
 run process never forks itself: it holds OpenMP, BLAS and jemalloc threads, and a forked copy of such a process can
 deadlock. The forkserver is a fresh interpreter that only imports (worker_imports.py: scikit-learn, skops,
-matplotlib, ~2 s paid on another core while the run process loads Dagster and the code location) and forks each
+matplotlib, ~1.3 s paid on another core while the run process loads Dagster and the code location) and forks each
 worker from that quiet state. Fitted models come back as bytes and are put together, serialized and loaded again
 in the workers (training.py, clustering.py, model_quality.py), so the run process imports none of scikit-learn,
 SciPy, skops and matplotlib (with MLflow tracking on it does: MLflow loads the logged model to check it).
