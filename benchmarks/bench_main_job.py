@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --baseline-rev 774f8b7   # interleaved, with the ratio
     .venv/bin/python benchmarks/bench_main_job.py --runs 7 --original /tmp/original --original-python /tmp/origvenv/bin/python
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --in-process-too   # also YTS_WORKERS=0, interleaved
+    .venv/bin/python benchmarks/bench_main_job.py --runs 7 --dagster-floor --original /tmp/original ...   # and Dagster alone
 
 Each run is a new Python process (imports included), writing to a temporary artifact folder
 and DAGSTER_HOME. One untimed warm-up run per side creates the instance database first. With
@@ -12,6 +13,9 @@ PYTHONPATH, and its runs alternate with this checkout's, so both see the same ma
 With --original, a checkout of the platform yts replaces (hoangsonww/YouTube-Success-Prediction-ML, installed
 in the interpreter given by --original-python) runs `python -m youtube_success_ml.train --run-all --skip-maps`
 on the same CSV in the same rounds; it is only timed, nothing of it is imported here.
+With --dagster-floor, `benchmarks/dagster_floor.py` runs in the same rounds too: Dagster alone running a job of the
+training job's shape whose steps do nothing, on an instance configured as yts-run's; yts-run's median minus its
+median is the time yts's own code takes.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dagster_floor import prepare_home, shape_file
+
 REPO = Path(__file__).resolve().parents[1]
 ENTRY_MODULES = ("yts_assets.cli.run", "yts_assets.main")  # the main job's module, newest layout first
 
@@ -36,11 +42,14 @@ def entry_module(tree: Path) -> str:
 
 ORIGINAL = "original"
 IN_PROCESS = "this checkout, YTS_WORKERS=0"
+DAGSTER_FLOOR = "Dagster alone, the training job's shape, steps doing nothing"
 
 
-def command_for(name: str, tree: Path, data_source: str, original_python: str) -> list[str]:
+def command_for(name: str, tree: Path, data_source: str, original_python: str, shape: Path | None = None) -> list[str]:
     if name == ORIGINAL:
         return [original_python, "-m", "youtube_success_ml.train", "--run-all", "--skip-maps"]
+    if name == DAGSTER_FLOOR:
+        return [sys.executable, str(tree / "benchmarks" / "dagster_floor.py"), str(shape)]
     return [sys.executable, "-m", entry_module(tree), "--data-source", data_source]
 
 
@@ -63,6 +72,8 @@ def main() -> int:
     parser.add_argument("--original", type=Path, help="a checkout of the original platform, timed interleaved")
     parser.add_argument("--in-process-too", action="store_true",
                         help="also time this checkout with YTS_WORKERS=0 (no worker pool), interleaved")
+    parser.add_argument("--dagster-floor", action="store_true",
+                        help="also time Dagster alone running the training job's shape (benchmarks/dagster_floor.py)")
     parser.add_argument("--original-python", help="the interpreter the original is installed in "
                                                   "(default: ORIGINAL/.venv/bin/python)")
     args = parser.parse_args()
@@ -80,6 +91,10 @@ def main() -> int:
             trees[args.baseline_rev] = worktree
         if args.original:
             trees[ORIGINAL] = args.original.resolve()
+        shape = None
+        if args.dagster_floor:
+            trees[DAGSTER_FLOOR] = REPO
+            shape = shape_file(Path(scratch))
         original_python = args.original_python or str((args.original or Path(".")) / ".venv" / "bin" / "python")
         try:
             timings: dict[str, list[float]] = {name: [] for name in trees}
@@ -93,10 +108,13 @@ def main() -> int:
                     envs[name]["YTS_WORKERS"] = "0"
                 if args.data:
                     envs[name]["YTS_DATA_PATH"] = args.data
-                timed_run(command_for(name, trees[name], data_source, original_python), trees[name], envs[name])  # warm-up
+                if name == DAGSTER_FLOOR:
+                    prepare_home(Path(envs[name]["DAGSTER_HOME"]))
+                timed_run(command_for(name, trees[name], data_source, original_python, shape), trees[name],
+                          envs[name])  # warm-up
             for run in range(1, args.runs + 1):
                 for name, tree in trees.items():
-                    timings[name].append(timed_run(command_for(name, tree, data_source, original_python), tree,
+                    timings[name].append(timed_run(command_for(name, tree, data_source, original_python, shape), tree,
                                                    envs[name]))
                     print(f"run {run} {name}: {timings[name][-1]:.2f} s")
         finally:
@@ -111,6 +129,10 @@ def main() -> int:
         print(f"ratio this checkout / {args.baseline_rev}: {medians['this checkout'] / medians[args.baseline_rev]:.2f}")
     if args.in_process_too:
         print(f"ratio worker pool / YTS_WORKERS=0: {medians['this checkout'] / medians[IN_PROCESS]:.2f}")
+    if args.dagster_floor:
+        own = medians["this checkout"] - medians[DAGSTER_FLOOR]
+        print(f"Dagster alone: {medians[DAGSTER_FLOOR]:.2f} s; yts's own part of yts-run: {own:.2f} s"
+              + (f" ({own / medians[ORIGINAL]:.2f} of the original's whole run)" if args.original else ""))
     if args.original:
         ratio = medians["this checkout"] / medians[ORIGINAL]
         print(f"ratio yts-run / original train.py --run-all --skip-maps: {ratio:.2f} "

@@ -3,7 +3,6 @@ from the active run's verified bytes. Values are checked against an independent 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
