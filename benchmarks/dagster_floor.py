@@ -1,7 +1,7 @@
 """Dagster's own share of the main job: the training job's shape, run by Dagster, with steps that do nothing.
 
     .venv/bin/python benchmarks/dagster_floor.py --write-shape shape.json   # from yts's definitions
-    DAGSTER_HOME=... .venv/bin/python benchmarks/dagster_floor.py shape.json  # what bench_main_job.py --dagster-floor times
+    DAGSTER_HOME=... .venv/bin/python benchmarks/dagster_floor.py shape.json  # what --dagster-floor times
 
 A fresh process imports Dagster, opens the instance `yts-run` would (DAGSTER_HOME with `deploy/dagster.local.yaml`
 copied in when it has no dagster.yaml: the same kept-open SQLite event log) and runs, in process, a job with the
@@ -85,6 +85,20 @@ def run_floor(shape_path: Path) -> bool:
     return result.success
 
 
+def prepare_home(home: Path) -> None:
+    """DAGSTER_HOME as yts-run makes it: deploy/dagster.local.yaml copied in when it has none."""
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(REPO / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+
+
+def shape_file(scratch: Path) -> Path:
+    """Write the shape with this checkout's interpreter in a child process (it imports yts's definitions)."""
+    path = scratch / "training_job_shape.json"
+    subprocess.run([sys.executable, __file__, "--write-shape", str(path)], cwd=REPO, check=True, timeout=120)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("shape", type=Path, nargs="?", help="the shape file to run (written by --write-shape)")
@@ -100,20 +114,6 @@ def main() -> int:
     print(f"floor job: {'success' if ok else 'FAILURE'} in {time.perf_counter() - started:.2f} s")
     gc.freeze()  # as yts-run: nothing is collected at exit
     return 0 if ok else 1
-
-
-def prepare_home(home: Path) -> None:
-    """DAGSTER_HOME as yts-run makes it: deploy/dagster.local.yaml copied in when it has none."""
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
-
-
-def shape_file(scratch: Path) -> Path:
-    """Write the shape with this checkout's interpreter in a child process (it imports yts's definitions)."""
-    path = scratch / "training_job_shape.json"
-    subprocess.run([sys.executable, __file__, "--write-shape", str(path)], cwd=REPO, check=True, timeout=120)
-    return path
 
 
 if __name__ == "__main__":
