@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --baseline-rev 774f8b7   # interleaved, with the ratio
     .venv/bin/python benchmarks/bench_main_job.py --runs 7 --original /tmp/original --original-python /tmp/origvenv/bin/python
     .venv/bin/python benchmarks/bench_main_job.py --runs 5 --in-process-too   # also YTS_WORKERS=0, interleaved
-    .venv/bin/python benchmarks/bench_main_job.py --runs 7 --dagster-floor --original /tmp/original ...   # and Dagster alone
+    .venv/bin/python benchmarks/bench_main_job.py --runs 7 --dagster-floor --original /tmp/original ...  # Dagster alone too
 
 Each run is a new Python process (imports included), writing to a temporary artifact folder
 and DAGSTER_HOME. One untimed warm-up run per side creates the instance database first. With
@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dagster_floor import prepare_home, shape_file
+from dagster_floor import prepare_home, write_shape
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY_MODULES = ("yts_assets.cli.run", "yts_assets.main")  # the main job's module, newest layout first
@@ -94,7 +94,8 @@ def main() -> int:
         shape = None
         if args.dagster_floor:
             trees[DAGSTER_FLOOR] = REPO
-            shape = shape_file(Path(scratch))
+            shape = Path(scratch) / "training_job_shape.json"
+            write_shape(shape)  # imports this checkout's definitions here, untimed
         original_python = args.original_python or str((args.original or Path(".")) / ".venv" / "bin" / "python")
         try:
             timings: dict[str, list[float]] = {name: [] for name in trees}

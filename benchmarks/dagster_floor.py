@@ -17,7 +17,6 @@ import argparse
 import gc
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,13 +89,6 @@ def prepare_home(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copy(REPO / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
-
-
-def shape_file(scratch: Path) -> Path:
-    """Write the shape with this checkout's interpreter in a child process (it imports yts's definitions)."""
-    path = scratch / "training_job_shape.json"
-    subprocess.run([sys.executable, __file__, "--write-shape", str(path)], cwd=REPO, check=True, timeout=120)
-    return path
 
 
 def main() -> int:
